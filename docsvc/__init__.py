@@ -1,0 +1,1 @@
+"""docsvc: the document management and digital-signing service (FastAPI app, domain, DB, jobs)."""

@@ -1,0 +1,5 @@
+"""``python -m docsvc``: the command line."""
+
+from docsvc.cli import main
+
+main()

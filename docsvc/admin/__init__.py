@@ -1,0 +1,1 @@
+"""Operator endpoints: health, background-job runs (reconcile)."""

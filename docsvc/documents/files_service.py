@@ -1,0 +1,101 @@
+"""Immutable files of a document: versions of the main PDF, attachments, appendices.
+
+Order of writes: the bytes go to the object store first; the row that points at them is
+inserted afterwards in one transaction. A crash in between leaves an orphan object (found by
+the reconcile job), never a row pointing at nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from enum import StrEnum
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from archive import ObjectIntegrityError, ObjectNotFoundError, ObjectStore
+from archive.interfaces import key_for_digest
+from docsvc import errors
+from docsvc.audit import service as audit
+from docsvc.documents import service as documents
+from docsvc.documents.models import DocumentFile
+from docsvc.documents.types import Status
+from docsvc.jobs import outbox
+from docsvc.principal import Actor
+from docsvc.uploads import Upload
+
+
+class FileKind(StrEnum):
+    VERSION = "version"
+    ATTACHMENT = "attachment"
+    APPENDIX = "appendix"
+
+
+def authorize_upload(session: Session, actor: Actor, document_id: int) -> None:
+    doc = documents.get_owned(session, actor, document_id, *documents.WRITERS)
+    if doc.status == Status.REVOKED:
+        raise errors.InvalidStateError("a revoked document takes no new files")
+    session.rollback()  # release SQLite's write lock while the body streams in
+
+
+def record(session: Session, actor: Actor, document_id: int, kind: FileKind, upload: Upload,
+           note: str | None = None) -> DocumentFile:
+    doc = documents.get_owned(session, actor, document_id, *documents.WRITERS)
+    for _attempt in range(3):  # two uploads racing for the same seq: the loser retries
+        seq = (session.scalar(select(func.max(DocumentFile.seq)).where(
+            DocumentFile.document_id == doc.id, DocumentFile.kind == kind)) or 0) + 1
+        row = DocumentFile(document_id=doc.id, kind=kind, seq=seq, filename=upload.filename,
+                           content_type=upload.content_type, size=upload.stored.size,
+                           sha256=upload.stored.sha256, object_key=upload.stored.key,
+                           note=note, created_by_id=actor.id)
+        session.add(row)
+        try:
+            session.flush()
+            break
+        except IntegrityError:
+            session.rollback()
+            doc = documents.get_owned(session, actor, document_id, *documents.WRITERS)
+    else:
+        raise errors.ConflictError("too many concurrent uploads to this document; try again")
+    audit.record(session, actor, f"document.{kind}_added", object_type="document", object_id=doc.id,
+                 file_id=row.id, seq=seq, sha256=row.sha256, size=row.size)
+    outbox.enqueue(session, "docsvc.verify_file", row.id)
+    session.commit()
+    return row
+
+
+def list_files(session: Session, actor: Actor, document_id: int) -> list[DocumentFile]:
+    doc = documents.get_readable(session, actor, document_id)
+    return list(session.scalars(select(DocumentFile).where(DocumentFile.document_id == doc.id)
+                                .order_by(DocumentFile.kind, DocumentFile.seq)))
+
+
+def open_for_read(session: Session, store: ObjectStore, actor: Actor, document_id: int,
+                  kind: FileKind, seq: int) -> tuple[DocumentFile, Iterator[bytes]]:
+    """Check access and integrity, record the read, and return a stream of the bytes.
+
+    The SHA-256 recorded at upload is checked against the store before anything is sent,
+    and again while streaming."""
+    doc = documents.get_readable(session, actor, document_id)
+    row = session.scalar(select(DocumentFile).where(DocumentFile.document_id == doc.id,
+                                                    DocumentFile.kind == kind, DocumentFile.seq == seq))
+    if row is None:
+        raise errors.NotFoundError(f"{kind} {seq} not found")
+    intact = row.object_key == key_for_digest(row.sha256) and _verify(store, row.object_key)
+    if not intact:
+        audit.record(session, actor, "file.integrity_failed", object_type="document", object_id=doc.id,
+                     file_id=row.id, sha256=row.sha256)
+        session.commit()
+        raise errors.IntegrityFailedError("the stored file no longer matches its recorded SHA-256",
+                                          file_id=row.id)
+    audit.record(session, actor, "file.read", object_type="document", object_id=doc.id, file_id=row.id,
+                 kind=kind, seq=seq)
+    session.commit()
+    return row, store.get(row.object_key, verify=True)
+
+
+def _verify(store: ObjectStore, key: str) -> bool:
+    try:
+        return store.verify(key)
+    except (ObjectNotFoundError, ObjectIntegrityError):
+        return False

@@ -1,0 +1,180 @@
+"""Official documents: drafting, registration with atomic yearly numbering, sharing, reads."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from docsvc import errors
+from docsvc.audit import service as audit
+from docsvc.documents.models import Document, DocumentShare, Register
+from docsvc.documents.schemas import DocumentCreate, DocumentUpdate, RegisterRequest
+from docsvc.documents.types import Direction, Status, make_symbol
+from docsvc.organisations.models import Organisation
+from docsvc.principal import Actor, Role
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+WRITERS = (Role.CLERK, Role.SPECIALIST, Role.LEADER)
+
+
+def today_in_vietnam() -> date:
+    return datetime.now(VIETNAM).date()
+
+
+def _readable_by(actor: Actor):
+    shared = exists().where(DocumentShare.document_id == Document.id,
+                            DocumentShare.organisation_id == actor.organisation_id)
+    return or_(Document.organisation_id == actor.organisation_id, shared)
+
+
+def get_readable(session: Session, actor: Actor, document_id: int) -> Document:
+    """The document if ``actor``'s organisation owns it or it was shared to them; otherwise
+    404, so that another organisation cannot learn that the id exists."""
+    doc = session.scalar(select(Document).where(Document.id == document_id, _readable_by(actor)))
+    if doc is None:
+        raise errors.NotFoundError("document not found")
+    return doc
+
+
+def get_owned(session: Session, actor: Actor, document_id: int, *roles: Role) -> Document:
+    """The document for changing: owned by ``actor``'s organisation and ``actor`` holds a role."""
+    doc = get_readable(session, actor, document_id)
+    if doc.organisation_id != actor.organisation_id:
+        raise errors.PermissionDeniedError("only the owning organisation may change this document")
+    if roles and not actor.has_any(*roles):
+        raise errors.PermissionDeniedError("your role does not allow this", needs=[r.value for r in roles])
+    return doc
+
+
+def create(session: Session, actor: Actor, data: DocumentCreate) -> Document:
+    if not actor.has_any(*WRITERS):
+        raise errors.PermissionDeniedError("your role does not allow drafting documents")
+    incoming = data.direction == Direction.INCOMING
+    if incoming and not (data.sender_name and data.number and data.symbol and data.issued_date):
+        raise errors.ValidationFailedError("an incoming document needs sender_name, number, symbol and issued_date")
+    if not incoming and (data.number or data.symbol):
+        raise errors.ValidationFailedError("outgoing numbers are assigned by registration, not given", field="number")
+    doc = Document(organisation_id=actor.organisation_id, created_by_id=actor.id,
+                   status=Status.RECEIVED if incoming else Status.DRAFT, **data.model_dump())
+    if incoming:
+        doc.year = data.issued_date.year
+    session.add(doc)
+    session.flush()
+    audit.record(session, actor, "document.created", object_type="document", object_id=doc.id,
+                 direction=doc.direction, doc_type=doc.doc_type)
+    session.commit()
+    return doc
+
+
+def update_draft(session: Session, actor: Actor, document_id: int, data: DocumentUpdate) -> Document:
+    doc = get_owned(session, actor, document_id, *WRITERS)
+    if doc.status != Status.DRAFT:
+        raise errors.InvalidStateError("only drafts can be edited", status=doc.status)
+    changes = data.model_dump(exclude_unset=True)
+    for field, value in changes.items():
+        setattr(doc, field, value)
+    audit.record(session, actor, "document.updated", object_type="document", object_id=doc.id, fields=sorted(changes))
+    session.commit()
+    return doc
+
+
+def list_readable(session: Session, actor: Actor, *, direction: str | None = None, status: str | None = None,
+                  year: int | None = None, limit: int = 50, offset: int = 0) -> list[Document]:
+    query = select(Document).where(_readable_by(actor))
+    if direction:
+        query = query.where(Document.direction == direction)
+    if status:
+        query = query.where(Document.status == status)
+    if year:
+        query = query.where(Document.year == year)
+    return list(session.scalars(query.order_by(Document.id.desc()).limit(limit).offset(offset)))
+
+
+def next_number(session: Session, organisation_id: int, kind: str, year: int) -> int:
+    """Take the next number of a register, atomically: the UPDATE … RETURNING holds the
+    register row's lock until commit, so concurrent registrations get consecutive numbers,
+    and a rolled-back registration gives its number back."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(
+        dialect.insert(Register)
+        .values(organisation_id=organisation_id, kind=kind, year=year, last_number=0)
+        .on_conflict_do_nothing(index_elements=["organisation_id", "kind", "year"])
+    )
+    return session.execute(
+        update(Register)
+        .where(Register.organisation_id == organisation_id, Register.kind == kind, Register.year == year)
+        .values(last_number=Register.last_number + 1)
+        .returning(Register.last_number)
+    ).scalar_one()
+
+
+def register(session: Session, actor: Actor, document_id: int, data: RegisterRequest) -> Document:
+    """Vào sổ: outgoing/internal documents get the next number and symbol of the year;
+    incoming ones get the next arrival number (số đến)."""
+    doc = get_owned(session, actor, document_id, Role.CLERK)
+    if doc.registered_at is not None:
+        raise errors.DuplicateRegistrationError("document is already registered", number=doc.number,
+                                                arrival_number=doc.arrival_number)
+    org = session.get(Organisation, doc.organisation_id)
+    if doc.direction == Direction.INCOMING:
+        _register_incoming(session, doc)
+    else:
+        _register_outgoing(session, doc, org, data.issued_date or today_in_vietnam())
+    doc.status, doc.registered_at = Status.REGISTERED, datetime.now(timezone.utc)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise errors.DuplicateRegistrationError(
+            "a document with this number and symbol is already registered", document_id=document_id) from exc
+    audit.record(session, actor, "document.registered", object_type="document", object_id=doc.id,
+                 number=doc.number, symbol=doc.symbol, arrival_number=doc.arrival_number)
+    session.commit()
+    return doc
+
+
+def _register_outgoing(session: Session, doc: Document, org: Organisation, issued: date) -> None:
+    doc.issued_date, doc.year, doc.issuer = issued, issued.year, org.organ_id
+    doc.symbol = make_symbol(doc.doc_type, org.short_name, doc.drafting_unit)
+    doc.number = next_number(session, org.id, "outgoing", issued.year)
+
+
+def _register_incoming(session: Session, doc: Document) -> None:
+    # Appendix VI duplicate detection: same issuer, number, symbol and year as one we hold.
+    duplicate = session.scalar(select(Document.id).where(
+        Document.organisation_id == doc.organisation_id, Document.direction == Direction.INCOMING,
+        Document.issuer == doc.sender_name, Document.year == doc.year, Document.number == doc.number,
+        Document.symbol == doc.symbol, Document.id != doc.id, Document.registered_at.is_not(None)))
+    doc.issuer = doc.sender_name
+    if duplicate is not None:
+        raise errors.DuplicateRegistrationError("this incoming document is already registered",
+                                                existing_document_id=duplicate)
+    arrival_year = today_in_vietnam().year
+    doc.arrival_year = arrival_year
+    doc.arrival_number = next_number(session, doc.organisation_id, "incoming", arrival_year)
+
+
+def share(session: Session, actor: Actor, document_id: int, organisation_id: int) -> None:
+    doc = get_owned(session, actor, document_id, Role.CLERK, Role.LEADER)
+    if session.get(Organisation, organisation_id) is None:
+        raise errors.NotFoundError("organisation not found")
+    if organisation_id == doc.organisation_id:
+        raise errors.ValidationFailedError("a document cannot be shared to its own organisation")
+    if session.get(DocumentShare, (doc.id, organisation_id)) is None:
+        session.add(DocumentShare(document_id=doc.id, organisation_id=organisation_id))
+    audit.record(session, actor, "document.shared", object_type="document", object_id=doc.id,
+                 shared_with=organisation_id)
+    session.commit()
+
+
+def read(session: Session, actor: Actor, document_id: int) -> Document:
+    """Read the record; reads by people and systems are audit events too."""
+    doc = get_readable(session, actor, document_id)
+    audit.record(session, actor, "document.read", object_type="document", object_id=doc.id)
+    session.commit()
+    return doc

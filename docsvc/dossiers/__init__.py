@@ -1,0 +1,1 @@
+"""Dossiers (hồ sơ): work files and administrative-procedure dossiers with their results."""

@@ -1,0 +1,81 @@
+"""Domain errors. Services raise these; ``docsvc.http_errors`` maps each class to one HTTP
+status and a stable machine-readable ``code`` in one table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DocsvcError(Exception):
+    """Root of docsvc's domain errors. ``code`` is stable and documented for API clients."""
+
+    code = "error"
+
+    def __init__(self, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class NotFoundError(DocsvcError):
+    """Unknown id, or a record of another organisation (indistinguishable on purpose)."""
+
+    code = "not_found"
+
+
+class ValidationFailedError(DocsvcError):
+    code = "validation_failed"
+
+
+class InvalidIdentifierError(ValidationFailedError):
+    code = "invalid_identifier"
+
+
+class ConflictError(DocsvcError):
+    code = "conflict"
+
+
+class DuplicateRegistrationError(ConflictError):
+    code = "duplicate_registration"
+
+
+class InvalidStateError(ConflictError):
+    code = "invalid_state"
+
+
+class AuthenticationError(DocsvcError):
+    code = "authentication_failed"
+
+
+class OtpRequiredError(AuthenticationError):
+    code = "otp_required"
+
+
+class AccountLockedError(AuthenticationError):
+    code = "account_locked"
+
+
+class PermissionDeniedError(DocsvcError):
+    code = "permission_denied"
+
+
+class PayloadTooLargeError(DocsvcError):
+    code = "payload_too_large"
+
+
+class UnsupportedMediaError(DocsvcError):
+    code = "unsupported_media_type"
+
+
+class NotAPdfError(UnsupportedMediaError):
+    code = "not_a_pdf"
+
+
+class IntegrityFailedError(DocsvcError):
+    """Stored bytes no longer match the SHA-256 recorded at upload."""
+
+    code = "file_integrity_failed"
+
+
+class StorageUnavailableError(DocsvcError):
+    code = "storage_unavailable"

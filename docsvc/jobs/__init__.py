@@ -1,0 +1,1 @@
+"""Background jobs: the Celery app, the transactional outbox and the tasks."""

@@ -1,0 +1,46 @@
+"""The Celery application, configured from ``Settings``.
+
+Tasks take ids (JSON only, never pickles), are idempotent, acknowledged late and re-delivered
+if a worker dies, and carry time limits. The embedded default uses kombu's SQLAlchemy transport
+on a SQLite file, so ``make run`` needs no broker server; production uses Redis."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.schedules import crontab
+
+from docsvc.settings import Settings
+
+
+def make_celery(settings: Settings) -> Celery:
+    broker = settings.resolved_broker_url
+    if broker.startswith("sqla+sqlite:///"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = Celery("docsvc", broker=broker, include=["docsvc.jobs.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=30 * 60,
+        task_soft_time_limit=25 * 60,
+        broker_connection_retry_on_startup=True,
+        # Publishing happens right after a commit inside a request: if the broker is down,
+        # give up quickly and leave the message to the outbox relay instead of hanging.
+        broker_connection_timeout=3,
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
+        # kombu's SQLAlchemy transport hands its options to create_engine(), so only Redis
+        # gets these; the embedded transport polls once a second.
+        broker_transport_options={"visibility_timeout": 3600} if broker.startswith("redis") else {},
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "relay-outbox": {"task": "docsvc.relay_outbox", "schedule": 30.0},
+            "reconcile-objects": {"task": "docsvc.reconcile_objects", "schedule": crontab(hour=2, minute=0),
+                                  "args": [None]},
+        },
+        timezone="Asia/Ho_Chi_Minh",
+    )
+    return app

@@ -1,0 +1,1 @@
+"""Organisations (agencies) with their QCVN 102 electronic identifier and hierarchy."""

@@ -1,0 +1,130 @@
+"""The one place configuration is read: ``Settings`` (environment prefix ``DOCSVC_``, nested
+keys joined with ``__``). Read once at start-up by ``get_settings`` and passed into factories;
+nothing reads the environment at import time."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Values that must never reach production: they appear in docs, examples and compose files.
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "password", "minioadmin", "dev"}
+
+
+class ObjectStoreSettings(BaseModel):
+    """Where file contents live: a local directory (embedded) or an S3 bucket (production)."""
+
+    kind: Literal["filesystem", "s3"] = "filesystem"
+    path: Path | None = None
+    """Filesystem store root; defaults to ``<data_dir>/objects``."""
+    endpoint: str | None = None
+    """S3 endpoint as ``host:port`` (no scheme)."""
+    access_key: str | None = None
+    secret_key: SecretStr | None = None
+    bucket: str = "docsvc"
+    secure: bool = True
+    """Use TLS to reach the S3 endpoint."""
+    region: str | None = None
+
+
+class AuthSettings(BaseModel):
+    """Token lifetime and brute-force limits."""
+
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    max_failed_logins: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+    totp_issuer: str = "docsvc"
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=64 * 1024, ge=1024)
+    """RFC 9106's second recommended option (t=3, 64 MiB); tests lower both to run fast.
+    Existing hashes keep verifying after a change: their parameters are stored in them."""
+
+
+class Settings(BaseSettings):
+    """docsvc configuration. Every field can be set as ``DOCSVC_<NAME>`` (nested: ``__``)."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCSVC_", env_nested_delimiter="__", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    """SQLAlchemy URL; defaults to SQLite (WAL) at ``<data_dir>/docsvc.sqlite3``."""
+    broker_url: str | None = None
+    """Celery broker; defaults to a SQLite-backed transport at ``<data_dir>/broker.sqlite3``."""
+    secret_key: SecretStr = SecretStr("")
+    """Signs access tokens. Generated and kept in ``<data_dir>/secret_key`` when empty outside production."""
+    object_store: ObjectStoreSettings = ObjectStoreSettings()
+    allow_filesystem_store_in_production: bool = False
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
+    auth: AuthSettings = AuthSettings()
+    root_organ_id: str = "000.00.00.H41"
+    """Mã định danh of the province's top organisation, created on first start."""
+    root_organisation_name: str = "Ủy ban nhân dân tỉnh"
+    root_short_name: str = "UBND"
+    start_worker: bool = True
+    """``docsvc serve`` starts an embedded Celery worker next to the API."""
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> "Settings":
+        if self.environment != "production":
+            return self
+        if self.secret_key.get_secret_value().lower() in PLACEHOLDER_SECRETS or len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("DOCSVC_SECRET_KEY must be a real secret of at least 32 characters in production")
+        if self.object_store.kind == "filesystem" and not self.allow_filesystem_store_in_production:
+            raise ValueError(
+                "the filesystem object store is for development; set DOCSVC_OBJECT_STORE__KIND=s3 "
+                "or DOCSVC_ALLOW_FILESYSTEM_STORE_IN_PRODUCTION=true"
+            )
+        store = self.object_store
+        if store.kind == "s3":
+            secret = store.secret_key.get_secret_value() if store.secret_key else ""
+            if not store.endpoint or not store.access_key or secret.lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("the S3 object store needs an endpoint and non-placeholder credentials")
+        if not self.database_url or self.database_url.startswith("sqlite"):
+            raise ValueError("production needs DOCSVC_DATABASE_URL pointing at PostgreSQL")
+        return self
+
+    # Derived values: computed, never stored, so one change of data_dir moves everything.
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'docsvc.sqlite3').resolve()}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite3').resolve()}"
+
+    @property
+    def objects_path(self) -> Path:
+        return self.object_store.path or self.data_dir / "objects"
+
+    def signing_secret(self) -> str:
+        """The token-signing secret; in development a random one persisted in the data dir."""
+        value = self.secret_key.get_secret_value()
+        if value:
+            return value
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process of this service won the race
+                pass
+            else:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Read the environment once per process."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""People (with roles, passwords, TOTP) and system clients (API keys); authentication."""

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suite needs, only those that are missing.
+set -euo pipefail
+needed=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+command -v pg_ctlcluster >/dev/null || needed+=(postgresql)
+command -v redis-server >/dev/null || needed+=(redis-server)
+have_pkg fonts-noto-core || needed+=(fonts-noto-core)
+command -v pdftotext >/dev/null || needed+=(poppler-utils)
+if [ ${#needed[@]} -gt 0 ]; then
+  echo "installing: ${needed[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${needed[@]}" >/dev/null
+fi
