@@ -38,6 +38,7 @@ services: system-deps
 	bash scripts/services.sh
 
 test: services install-test
+	$(BIN)/ruff check docsvc archive signing search inter_axis tests bench
 	$(BIN)/python -m pytest
 
 bench: install-test

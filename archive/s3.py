@@ -27,7 +27,7 @@ import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, unquote, urlsplit
 
 import certifi
@@ -208,7 +208,7 @@ class S3ObjectStore:
         live uploads are untouched. (A bucket lifecycle rule expiring ``staging/`` and
         aborting incomplete uploads does the same job server-side, where supported.)
         """
-        cutoff = datetime.now(timezone.utc).timestamp() - older_than_seconds
+        cutoff = datetime.now(UTC).timestamp() - older_than_seconds
         removed = 0
         with _s3_errors():
             for item in self._client.list_objects(self._bucket, prefix=STAGING_PREFIX):

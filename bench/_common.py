@@ -56,11 +56,11 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Left-align the first column, right-align the numbers."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
 
     def line(cells: Sequence[str]) -> str:
         first, *rest = (str(c) for c in cells)
-        return "  ".join([first.ljust(widths[0])] + [c.rjust(w) for c, w in zip(rest, widths[1:])])
+        return "  ".join([first.ljust(widths[0])] + [c.rjust(w) for c, w in zip(rest, widths[1:], strict=False)])
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(headers), rule, *(line(r) for r in rows)])
@@ -131,7 +131,7 @@ class RssSampler:
             self.samples += 1
             self._stop.wait(self._interval)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self.peak = self.rss_now()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
         self._thread.start()

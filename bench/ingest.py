@@ -372,7 +372,8 @@ def summarise(runs: Sequence[Run]) -> list[dict]:
                 "docs_per_s": median([r.files / r.wall_s for r in group]),
                 "mb_per_s": mbs,
                 "vs_disk_c": mbs / disk_c if disk_c else None,
-                "create_p50_ms": median([percentile(r.create_s, 50) * 1e3 for r in group]) if group[0].create_s else None,
+                "create_p50_ms": (median([percentile(r.create_s, 50) * 1e3 for r in group])
+                                  if group[0].create_s else None),
                 "item_p50_ms": median([percentile(r.item_s, 50) * 1e3 for r in group]),
                 "item_p95_ms": median([percentile(r.item_s, 95) * 1e3 for r in group]),
                 "server_peak_mb": _mb(max(peaks)) if peaks else None,
@@ -419,7 +420,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--large-mb", type=float, default=10.0, help="size of a large PDF in MiB (default 10)")
     parser.add_argument("--concurrency", type=int, help="concurrent uploads for both workloads "
                                                         "(default 8 for small, 4 for large)")
-    parser.add_argument("--repeat", type=int, help="runs of each measurement; medians are reported (default 3; --quick 1)")
+    parser.add_argument("--repeat", type=int,
+                        help="runs of each measurement; medians are reported (default 3; --quick 1)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: few files, one repeat")
     args = parser.parse_args(argv)
     quick = args.quick

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -275,9 +275,9 @@ def _seed_users(session: Session, province: _Province) -> Iterator[str]:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> Iterator[str]:
-    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows)]
+    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows, strict=False)]
     for row in (header, tuple("-" * w for w in widths), *rows):
-        yield "  " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip()
+        yield "  " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)).rstrip()
 
 
 def _seed_documents(session: Session, runtime: Runtime, province: _Province) -> Iterator[str]:
@@ -357,7 +357,7 @@ def _printable(session: Session, province: _Province, spec: DocSpec, doc: Docume
         number_symbol=format_number(doc.number, doc.symbol), place_date=date_line(doc.place, doc.issued_date),
         title=title, subject=doc.subject, paragraphs=spec.paragraphs, signer_competence=competence,
         signer_position=doc.signer_position, signer_name=doc.signer_name, recipients=doc.recipients,
-        created=datetime.combine(doc.issued_date, datetime.min.time(), timezone.utc))
+        created=datetime.combine(doc.issued_date, datetime.min.time(), UTC))
 
 
 # --- Dossiers ------------------------------------------------------------------------------
@@ -395,7 +395,7 @@ def _procedure_dossier(session: Session, province: _Province) -> str:
         Dossier.organisation_id == org.id, Dossier.kind == DossierKind.PROCEDURE, Dossier.applicant_id == APPLICANT_ID))
     state = "present" if dossier else "created"
     if dossier is None:
-        received = datetime.now(timezone.utc)
+        received = datetime.now(UTC)
         dossier = dossiers.create(session, actor, DossierCreate(
             kind=DossierKind.PROCEDURE, title="Đăng ký khai sinh", procedure_code="1.001193",
             applicant_id_type=ApplicantIdType.PERSONAL_ID, applicant_id=APPLICANT_ID,

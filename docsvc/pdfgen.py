@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from fpdf import FPDF
@@ -120,7 +120,7 @@ def _new_pdf(font: SerifFont, created: datetime | None) -> FPDF:
     pdf.add_font("serif", "", str(font.regular))
     pdf.add_font("serif", "B", str(font.bold))
     pdf.add_font("serif", "I", str(font.italic or font.regular))
-    pdf.set_creation_date(created or datetime.now(timezone.utc))
+    pdf.set_creation_date(created or datetime.now(UTC))
     pdf.set_creator("docsvc")
     pdf.add_page()
     return pdf

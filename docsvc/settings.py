@@ -70,10 +70,11 @@ class Settings(BaseSettings):
     """``docsvc serve`` starts an embedded Celery worker next to the API."""
 
     @model_validator(mode="after")
-    def _refuse_unsafe_production(self) -> "Settings":
+    def _refuse_unsafe_production(self) -> Settings:
         if self.environment != "production":
             return self
-        if self.secret_key.get_secret_value().lower() in PLACEHOLDER_SECRETS or len(self.secret_key.get_secret_value()) < 32:
+        secret = self.secret_key.get_secret_value()
+        if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
             raise ValueError("DOCSVC_SECRET_KEY must be a real secret of at least 32 characters in production")
         if self.object_store.kind == "filesystem" and not self.allow_filesystem_store_in_production:
             raise ValueError(

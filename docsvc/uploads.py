@@ -31,6 +31,15 @@ class Upload:
     content_type: str
 
 
+def openapi_body(raw_type: str) -> dict:
+    """OpenAPI description of an upload route's body: a raw ``raw_type`` body or multipart."""
+    return {"requestBody": {"content": {
+        raw_type: {"schema": {"type": "string", "format": "binary"}},
+        "multipart/form-data": {"schema": {"type": "object",
+                                           "properties": {"file": {"type": "string", "format": "binary"}}}},
+    }}}
+
+
 def clean_filename(name: str | None, default: str) -> str:
     name = unicodedata.normalize("NFC", (name or "").replace("\\", "/").rsplit("/", 1)[-1])
     name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip().strip(".")

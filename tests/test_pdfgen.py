@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import unicodedata
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -43,7 +43,7 @@ def chi_thi(paragraphs: list[str], **overrides) -> AdministrativeDocument:
         number_symbol="12/CT-UBND", place_date=date_line("Quỳnh Lưu", date(2022, 12, 28)), title="Chỉ thị",
         subject="Về đẩy mạnh cải cách hành chính gắn với chính quyền số", paragraphs=paragraphs,
         signer_competence="TM. Ủy ban nhân dân", signer_position="Chủ tịch", signer_name="Nguyễn Văn An",
-        recipients=["UBND các xã, thị trấn", "Lưu: VT, VP"], created=datetime(2022, 12, 28, tzinfo=timezone.utc))
+        recipients=["UBND các xã, thị trấn", "Lưu: VT, VP"], created=datetime(2022, 12, 28, tzinfo=UTC))
     values.update(overrides)
     return AdministrativeDocument(**values)
 

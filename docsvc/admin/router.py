@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 
 from docsvc import errors
 from docsvc.audit import service as audit
-from docsvc.deps import RuntimeDep, SessionDep, require_roles
+from docsvc.deps import SessionDep, require_roles
 from docsvc.jobs import outbox
 from docsvc.jobs.models import JobRun
 from docsvc.principal import Actor, Role

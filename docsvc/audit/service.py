@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text
@@ -25,7 +25,7 @@ _LOCK_KEY = 0x646F6373  # "docs": the advisory lock that serialises chain append
 def _timestamp(value: datetime) -> str:
     # SQLite hands back naive datetimes, PostgreSQL aware ones: hash the UTC wall-clock form.
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(timespec="microseconds")
 
 
@@ -63,7 +63,7 @@ def record(
     last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
     event = AuditEvent(
         seq=(last.seq + 1) if last else 1,
-        occurred_at=datetime.now(timezone.utc),
+        occurred_at=datetime.now(UTC),
         actor_type=actor.kind,
         actor_id=actor.id,
         actor_name=actor.name,

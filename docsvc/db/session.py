@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -42,6 +43,16 @@ def make_engine(url: str) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def flush_or_raise(session: Session, error: Exception) -> None:
+    """Flush pending inserts; a unique-constraint violation rolls back and raises ``error``
+    (a domain error such as "this username is taken") instead of a database error."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise error from exc
 
 
 @contextmanager

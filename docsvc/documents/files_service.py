@@ -13,9 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from archive import ObjectIntegrityError, ObjectNotFoundError, ObjectStore
-from archive.interfaces import key_for_digest
-from docsvc import errors
+from archive import ObjectStore
+from docsvc import downloads, errors
 from docsvc.audit import service as audit
 from docsvc.documents import service as documents
 from docsvc.documents.models import DocumentFile
@@ -81,21 +80,10 @@ def open_for_read(session: Session, store: ObjectStore, actor: Actor, document_i
                                                     DocumentFile.kind == kind, DocumentFile.seq == seq))
     if row is None:
         raise errors.NotFoundError(f"{kind} {seq} not found")
-    intact = row.object_key == key_for_digest(row.sha256) and _verify(store, row.object_key)
-    if not intact:
-        audit.record(session, actor, "file.integrity_failed", object_type="document", object_id=doc.id,
-                     file_id=row.id, sha256=row.sha256)
-        session.commit()
-        raise errors.IntegrityFailedError("the stored file no longer matches its recorded SHA-256",
-                                          file_id=row.id)
+    downloads.require_intact(session, store, actor, row.object_key, row.sha256,
+                             object_type="document", object_id=doc.id, file_id=row.id)
     audit.record(session, actor, "file.read", object_type="document", object_id=doc.id, file_id=row.id,
                  kind=kind, seq=seq)
     session.commit()
     return row, store.get(row.object_key, verify=True)
 
-
-def _verify(store: ObjectStore, key: str) -> bool:
-    try:
-        return store.verify(key)
-    except (ObjectNotFoundError, ObjectIntegrityError):
-        return False

@@ -28,7 +28,8 @@ class Document(Base):
         # Số and ký hiệu are unique within an agency for one calendar year (Decree 30 art. 15).
         # For incoming documents the same triple from two issuers is two documents: ``issuer``
         # is our own organ_id for outgoing ones and the sender for incoming ones.
-        UniqueConstraint("organisation_id", "direction", "issuer", "year", "number", "symbol", name="uq_documents_number"),
+        UniqueConstraint("organisation_id", "direction", "issuer", "year", "number", "symbol",
+                         name="uq_documents_number"),
         UniqueConstraint("organisation_id", "arrival_year", "arrival_number", name="uq_documents_arrival"),
         Index("ix_documents_org_status", "organisation_id", "status"),
     )

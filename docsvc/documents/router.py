@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from docsvc import uploads
+from docsvc import downloads, uploads
 from docsvc.deps import ActorDep, RuntimeDep, SessionDep, UserDep
 from docsvc.documents import files_service, service
 from docsvc.documents.files_service import FileKind
@@ -21,10 +20,7 @@ from docsvc.documents.schemas import (
 )
 
 router = APIRouter(prefix="/documents", tags=["documents"])
-UPLOAD_BODY = {"requestBody": {"content": {
-    "application/pdf": {"schema": {"type": "string", "format": "binary"}},
-    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
-}}}
+UPLOAD_BODY = uploads.openapi_body("application/pdf")
 
 
 @router.post("", response_model=DocumentRead, status_code=201)
@@ -102,10 +98,5 @@ def download_attachment(runtime: RuntimeDep, session: SessionDep, actor: ActorDe
 
 def _stream(runtime, session, actor, document_id: int, kind: FileKind, seq: int) -> StreamingResponse:
     row, chunks = files_service.open_for_read(session, runtime.store, actor, document_id, kind, seq)
-    headers = {
-        "Content-Length": str(row.size),
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(row.filename)}",
-        "ETag": f'"{row.sha256}"',
-        "X-Content-SHA256": row.sha256,
-    }
-    return StreamingResponse(chunks, media_type=row.content_type, headers=headers)
+    return downloads.file_response(chunks, filename=row.filename, content_type=row.content_type, size=row.size,
+                                   sha256=row.sha256)

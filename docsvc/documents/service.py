@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, or_, select, update
@@ -125,7 +125,7 @@ def register(session: Session, actor: Actor, document_id: int, data: RegisterReq
         _register_incoming(session, doc)
     else:
         _register_outgoing(session, doc, org, data.issued_date or today_in_vietnam())
-    doc.status, doc.registered_at = Status.REGISTERED, datetime.now(timezone.utc)
+    doc.status, doc.registered_at = Status.REGISTERED, datetime.now(UTC)
     try:
         session.flush()
     except IntegrityError as exc:

@@ -3,15 +3,13 @@ applicant id (``/reuse``, system clients and officials)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from docsvc import uploads
+from docsvc import downloads, uploads
 from docsvc.deps import ActorDep, RuntimeDep, SessionDep, UserDep
 from docsvc.dossiers import service
 from docsvc.dossiers.schemas import (
@@ -30,11 +28,7 @@ from docsvc.dossiers.schemas import (
 
 dossiers = APIRouter(prefix="/dossiers", tags=["dossiers"])
 reuse = APIRouter(prefix="/reuse", tags=["reuse"])
-UPLOAD_BODY = {"requestBody": {"content": {
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-    "multipart/form-data": {"schema": {"type": "object",
-                                       "properties": {"file": {"type": "string", "format": "binary"}}}},
-}}}
+UPLOAD_BODY = uploads.openapi_body("application/octet-stream")
 
 
 @dossiers.post("", response_model=DossierRead, status_code=201)
@@ -102,7 +96,8 @@ def download_component_file(runtime: RuntimeDep, session: SessionDep, actor: Use
     """The scan, checked against its SHA-256 before and while it is sent."""
     component, content_type, chunks = service.open_component_for_read(session, runtime.store, actor, dossier_id,
                                                                       component_id)
-    return _stream(chunks, component.filename, content_type, component.size, component.sha256)
+    return downloads.file_response(chunks, filename=component.filename, content_type=content_type,
+                                   size=component.size, sha256=component.sha256)
 
 
 @reuse.get("/results", response_model=ReuseLookupRead)
@@ -116,17 +111,8 @@ def lookup_results(session: SessionDep, actor: ActorDep,
 def download_result(runtime: RuntimeDep, session: SessionDep, actor: ActorDep, document_id: int):
     """The latest version of a result document found through ``/reuse/results``."""
     version, chunks = service.open_result_for_read(session, runtime.store, actor, document_id)
-    return _stream(chunks, version.filename, version.content_type, version.size, version.sha256)
-
-
-def _stream(chunks: Iterator[bytes], filename: str, content_type: str, size: int, sha256: str) -> StreamingResponse:
-    headers = {
-        "Content-Length": str(size),
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}",
-        "ETag": f'"{sha256}"',
-        "X-Content-SHA256": sha256,
-    }
-    return StreamingResponse(chunks, media_type=content_type, headers=headers)
+    return downloads.file_response(chunks, filename=version.filename, content_type=version.content_type,
+                                   size=version.size, sha256=version.sha256)
 
 
 #: What the app includes: both prefixes behind one name.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -38,7 +38,7 @@ class ApplicantIdType(StrEnum):
 def _as_utc(value: datetime | None) -> datetime | None:
     # SQLite hands back naive UTC and PostgreSQL aware datetimes: answer the same on both.
     if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value
 
 

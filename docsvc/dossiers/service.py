@@ -7,16 +7,15 @@ archivists and leaders see or change it; anyone else gets 404, so ids do not lea
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, exists, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from archive import ObjectIntegrityError, ObjectNotFoundError, ObjectStore
-from archive.interfaces import key_for_digest
-from docsvc import errors
+from archive import ObjectStore
+from docsvc import downloads, errors
 from docsvc.audit import service as audit
+from docsvc.db.session import flush_or_raise
 from docsvc.documents import service as documents
 from docsvc.documents.models import Document, DocumentFile
 from docsvc.documents.types import Status as DocumentStatus
@@ -95,7 +94,7 @@ def _to_utc(value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is None:  # a clerk's wall clock is Vietnam time
         value = value.replace(tzinfo=documents.VIETNAM)
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def validate_applicant_id(id_type: ApplicantIdType, value: str) -> str:
@@ -150,7 +149,7 @@ def create(session: Session, actor: Actor, data: DossierCreate) -> Dossier:
     """Open a work file or receive a procedure dossier in the actor's organisation."""
     _require_role(actor)
     fields = _kind_fields(data)
-    received = _to_utc(data.received_at) or datetime.now(timezone.utc)
+    received = _to_utc(data.received_at) or datetime.now(UTC)
     due = _to_utc(data.due_at)
     if due is not None and due <= received:
         raise errors.ValidationFailedError("due_at must be after received_at", field="due_at")
@@ -160,11 +159,7 @@ def create(session: Session, actor: Actor, data: DossierCreate) -> Dossier:
                       retention=data.retention, status=INITIAL_STATUS[data.kind], received_at=received,
                       due_at=due, created_by_id=actor.id, **fields)
     session.add(dossier)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        session.rollback()
-        raise errors.ConflictError("a dossier with this code already exists", code=data.code) from exc
+    flush_or_raise(session, errors.ConflictError("a dossier with this code already exists", code=data.code))
     audit.record(session, actor, "dossier.created", object_type="dossier", object_id=dossier.id,
                  kind=dossier.kind, code=dossier.code, procedure_code=dossier.procedure_code)
     session.commit()
@@ -243,7 +238,7 @@ def change_status(session: Session, actor: Actor, dossier_id: int, change: Statu
                                        status=dossier.status)
     previous, dossier.status = dossier.status, change.status
     if change.status in TERMINAL:
-        dossier.finished_at = datetime.now(timezone.utc)
+        dossier.finished_at = datetime.now(UTC)
     audit.record(session, actor, "dossier.status_changed", object_type="dossier", object_id=dossier.id,
                  from_status=previous, to_status=change.status, reason=change.reason)
     session.commit()
@@ -349,26 +344,6 @@ def record_component_file(session: Session, actor: Actor, dossier_id: int, compo
     return component
 
 
-def _verify(store: ObjectStore, key: str | None, sha256: str) -> bool:
-    if key != key_for_digest(sha256):
-        return False
-    try:
-        return store.verify(key)
-    except (ObjectNotFoundError, ObjectIntegrityError):
-        return False
-
-
-def _require_intact(session: Session, store: ObjectStore, actor: Actor, key: str | None, sha256: str,
-                    *, object_type: str, object_id: int, **detail) -> None:
-    """Check the stored bytes against the SHA-256 recorded at upload before sending any."""
-    if _verify(store, key, sha256):
-        return
-    audit.record(session, actor, "file.integrity_failed", object_type=object_type, object_id=object_id,
-                 sha256=sha256, **detail)
-    session.commit()
-    raise errors.IntegrityFailedError("the stored file no longer matches its recorded SHA-256", **detail)
-
-
 def open_component_for_read(session: Session, store: ObjectStore, actor: Actor, dossier_id: int,
                             component_id: int) -> tuple[DossierComponent, str, Iterator[bytes]]:
     """Check access and integrity, audit the read; return the component, its content type
@@ -377,7 +352,7 @@ def open_component_for_read(session: Session, store: ObjectStore, actor: Actor, 
     component = _get_component(session, dossier, component_id)
     if component.sha256 is None:
         raise errors.NotFoundError("this component has no file yet", component_id=component.id)
-    _require_intact(session, store, actor, component.object_key, component.sha256,
+    downloads.require_intact(session, store, actor, component.object_key, component.sha256,
                     object_type="dossier", object_id=dossier.id, component_id=component.id)
     content_type = store.stat(component.object_key).content_type
     audit.record(session, actor, "dossier.component_read", object_type="dossier", object_id=dossier.id,
@@ -477,7 +452,7 @@ def open_result_for_read(session: Session, store: ObjectStore, actor: Actor,
     version = None if dossier_id is None else _latest_versions(session, [document_id]).get(document_id)
     if version is None:
         raise errors.NotFoundError("result document not found")
-    _require_intact(session, store, actor, version.object_key, version.sha256,
+    downloads.require_intact(session, store, actor, version.object_key, version.sha256,
                     object_type="document", object_id=document_id, file_id=version.id)
     audit.record(session, actor, "reuse.result_read", object_type="document", object_id=document_id,
                  dossier_id=dossier_id, file_id=version.id, seq=version.seq, sha256=version.sha256)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -61,7 +61,7 @@ def _send(factory: sessionmaker[Session], ids: Iterable[int], sender: Sender) ->
     if sent:
         with factory() as session:
             session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
-                            .values(dispatched_at=datetime.now(timezone.utc), attempts=OutboxMessage.attempts + 1))
+                            .values(dispatched_at=datetime.now(UTC), attempts=OutboxMessage.attempts + 1))
             session.commit()
     return len(sent)
 
@@ -70,7 +70,7 @@ def relay_pending(factory: sessionmaker[Session], sender: Sender, min_age_second
                   batch: int = 500) -> int:
     """Send messages committed but not yet sent (older than ``min_age_seconds`` so the fast
     path gets its chance first). Returns how many were sent."""
-    cutoff = datetime.now(timezone.utc) - timedelta(seconds=min_age_seconds)
+    cutoff = datetime.now(UTC) - timedelta(seconds=min_age_seconds)
     with factory() as session:
         ids = list(session.scalars(select(OutboxMessage.id).where(
             OutboxMessage.dispatched_at.is_(None), OutboxMessage.created_at <= cutoff)

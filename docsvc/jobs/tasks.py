@@ -4,7 +4,7 @@ re-delivery does nothing) and is safe to re-run after a worker is killed mid-way
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from celery import shared_task
 from sqlalchemy import select
@@ -36,7 +36,7 @@ def _finished(session, key: str) -> JobRun | None:
 
 def _save_run(session, task: str, key: str, status: str, result: dict) -> None:
     run = session.scalar(select(JobRun).where(JobRun.key == key)) or JobRun(task=task, key=key)
-    run.status, run.result, run.finished_at = status, result, datetime.now(timezone.utc)
+    run.status, run.result, run.finished_at = status, result, datetime.now(UTC)
     session.add(run)
     try:
         session.flush()
@@ -68,7 +68,7 @@ def verify_file(file_id: int) -> dict:
 def reconcile_objects(run_key: str | None = None) -> dict:
     """Compare database rows with the object store and record the drift found."""
     rt = runtime()
-    key = run_key or f"reconcile:{datetime.now(timezone.utc):%Y-%m-%dT%H}"
+    key = run_key or f"reconcile:{datetime.now(UTC):%Y-%m-%dT%H}"
     with rt.sessions() as session:
         if (done := _finished(session, key)) is not None:
             return done.result

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from docsvc import errors
 from docsvc.audit import service as audit
+from docsvc.db.session import flush_or_raise
 from docsvc.organisations.identifiers import validate_organ_id
 from docsvc.organisations.models import Organisation
 from docsvc.organisations.schemas import OrganisationCreate
@@ -47,11 +47,7 @@ def create(session: Session, actor: Actor, data: OrganisationCreate) -> Organisa
         require_admin_over(session, actor, data.parent_id)
     org = Organisation(**data.model_dump())
     session.add(org)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        session.rollback()
-        raise errors.ConflictError("an organisation with this organ_id exists", organ_id=data.organ_id) from exc
+    flush_or_raise(session, errors.ConflictError("an organisation with this organ_id exists", organ_id=data.organ_id))
     audit.record(session, actor, "organisation.created", object_type="organisation", object_id=org.id,
                  organisation_id=org.id, organ_id=org.organ_id)
     session.commit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,7 +23,7 @@ def actor_for_user(user: User) -> Actor:
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:  # SQLite returns naive UTC
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value
 
 
@@ -40,10 +40,11 @@ def login(session: Session, settings: Settings, username: str, password: str, ot
     if user is None or not user.is_active:
         security.dummy_verify(password)
         raise errors.AuthenticationError("incorrect username or password")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     locked_until = _aware(user.locked_until)
     if locked_until and locked_until > now:
-        raise errors.AccountLockedError("account is locked after repeated failures", retry_after=locked_until.isoformat())
+        raise errors.AccountLockedError("account is locked after repeated failures",
+                                        retry_after=locked_until.isoformat())
     actor = actor_for_user(user)
     if not security.verify_password(user.password_hash, password):
         _fail(session, settings, user, actor, "password")
@@ -65,13 +66,15 @@ def _fail(session: Session, settings: Settings, user: User, actor: Actor, factor
     user.failed_logins += 1
     locked = user.failed_logins >= settings.auth.max_failed_logins
     if locked:
-        user.locked_until = datetime.now(timezone.utc) + timedelta(minutes=settings.auth.lockout_minutes)
+        user.locked_until = datetime.now(UTC) + timedelta(minutes=settings.auth.lockout_minutes)
         user.failed_logins = 0
-    audit.record(session, actor, "auth.login_failed", object_type="user", object_id=user.id, factor=factor, locked=locked)
+    audit.record(session, actor, "auth.login_failed", object_type="user", object_id=user.id,
+                 factor=factor, locked=locked)
     session.commit()
     if locked:
         raise errors.AccountLockedError("account is locked after repeated failures")
-    raise errors.AuthenticationError("incorrect username or password" if factor == "password" else "incorrect one-time code")
+    message = "incorrect username or password" if factor == "password" else "incorrect one-time code"
+    raise errors.AuthenticationError(message)
 
 
 def logout(session: Session, settings: Settings, token: str, actor: Actor) -> None:

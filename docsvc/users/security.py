@@ -7,7 +7,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pyotp
@@ -58,7 +58,7 @@ class TokenClaims:
 
 
 def issue_token(secret: str, user_id: int, minutes: int) -> tuple[str, TokenClaims]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     claims = TokenClaims(user_id, uuid.uuid4().hex, now + timedelta(minutes=minutes))
     token = jwt.encode(
         {"sub": str(user_id), "jti": claims.jti, "iat": now, "exp": claims.expires_at, "typ": "access"},
@@ -76,7 +76,7 @@ def decode_token(secret: str, token: str) -> TokenClaims | None:
         return None
     if data.get("typ") != "access":
         return None
-    return TokenClaims(int(data["sub"]), data["jti"], datetime.fromtimestamp(data["exp"], timezone.utc))
+    return TokenClaims(int(data["sub"]), data["jti"], datetime.fromtimestamp(data["exp"], UTC))
 
 
 def new_totp_secret() -> str:
@@ -94,7 +94,7 @@ def totp_step(secret: str, code: str, last_step: int | None) -> int | None:
     if not code or not code.isdigit():
         return None
     totp = pyotp.TOTP(secret)
-    now_step = int(datetime.now(timezone.utc).timestamp()) // totp.interval
+    now_step = int(datetime.now(UTC).timestamp()) // totp.interval
     for step in (now_step - 1, now_step, now_step + 1):
         if last_step is not None and step <= last_step:
             continue

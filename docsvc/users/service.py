@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from docsvc import errors
 from docsvc.audit import service as audit
+from docsvc.db.session import flush_or_raise
 from docsvc.organisations import service as orgs
 from docsvc.organisations.models import Organisation
 from docsvc.principal import SERVICE_ACTOR, Actor, Role
@@ -32,11 +32,7 @@ def create_user(session: Session, actor: Actor, data: UserCreate) -> tuple[User,
         password_hash=security.hash_password(data.password or generated),
     )
     session.add(user)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        session.rollback()
-        raise errors.ConflictError("username is taken", username=data.username) from exc
+    flush_or_raise(session, errors.ConflictError("username is taken", username=data.username))
     audit.record(session, actor, "user.created", object_type="user", object_id=user.id,
                  organisation_id=user.organisation_id, roles=user.roles)
     session.commit()
@@ -86,6 +82,7 @@ def ensure_first_admin(session: Session, organisation_id: int, username: str = "
     """Create the first administrator if there is none; return its generated password once."""
     if session.scalar(select(User.id).limit(1)) is not None:
         return None
-    data = UserCreate(username=username, full_name="Quản trị hệ thống", organisation_id=organisation_id, roles=[Role.ADMIN])
+    data = UserCreate(username=username, full_name="Quản trị hệ thống", organisation_id=organisation_id,
+                      roles=[Role.ADMIN])
     _, password = create_user(session, SERVICE_ACTOR, data)
     return password

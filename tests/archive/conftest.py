@@ -16,8 +16,7 @@ from typing import Protocol
 import pytest
 from minio import Minio
 
-from archive import FilesystemObjectStore, ObjectStore, ObjectStoreSpec, S3ObjectStore
-from archive import make_object_store
+from archive import FilesystemObjectStore, ObjectStore, ObjectStoreSpec, S3ObjectStore, make_object_store
 from archive.interfaces import is_valid_key
 from archive.s3 import MIN_PART_SIZE
 from tests.support.seaweed import S3Endpoint, run_seaweedfs

@@ -165,7 +165,7 @@ def _free_ports(count: int) -> dict[str, int]:
         for sock in sockets:
             sock.close()
     names = [name for server in _SERVERS for name in (server, f"{server}.grpc")]
-    return dict(zip(names, numbers))
+    return dict(zip(names, numbers, strict=False))
 
 
 def _wait_ready(process: subprocess.Popen, endpoint: S3Endpoint, timeout: float) -> bool:

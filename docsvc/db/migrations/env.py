@@ -2,8 +2,8 @@
 
 from alembic import context
 
-from docsvc.db.base import Base
 import docsvc.db.models  # noqa: F401  (registers every table on Base.metadata)
+from docsvc.db.base import Base
 
 connection = context.config.attributes["connection"]
 context.configure(
