@@ -61,10 +61,13 @@ class Runtime:
 
     def send_job(self, message: OutboxMessage) -> None:
         """Hand one outbox message to the broker; the task id makes re-sends recognisable."""
-        self.celery.send_task(message.task, args=message.args, task_id=f"outbox-{message.id}")
+        self.celery.send_task(message.task, args=message.args, task_id=outbox.task_id(message))
 
     def relay_outbox(self, min_age_seconds: float = 5.0) -> int:
-        return outbox.relay_pending(self.sessions, self.send_job, min_age_seconds)
+        jobs = self.settings.jobs
+        return outbox.relay_pending(self.sessions, self.send_job, min_age_seconds=min_age_seconds,
+                                    redeliver_after_seconds=jobs.redeliver_after_seconds,
+                                    max_attempts=jobs.max_attempts)
 
     @cached_property
     def store(self) -> ObjectStore:

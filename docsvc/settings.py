@@ -45,6 +45,16 @@ class AuthSettings(BaseModel):
     Existing hashes keep verifying after a change: their parameters are stored in them."""
 
 
+class JobSettings(BaseModel):
+    """How the outbox relay treats jobs that were sent but never reported done."""
+
+    redeliver_after_seconds: int = Field(default=35 * 60, ge=1)
+    """Send a job again if no worker finished it this long after it was sent (a broker lost
+    it, or a worker was killed). Longer than the task time limit, so a slow run is not doubled."""
+    max_attempts: int = Field(default=5, ge=1)
+    """Stop re-sending a job that keeps failing; it stays visible as pending in the outbox."""
+
+
 class Settings(BaseSettings):
     """docsvc configuration. Every field can be set as ``DOCSVC_<NAME>`` (nested: ``__``)."""
 
@@ -62,6 +72,7 @@ class Settings(BaseSettings):
     allow_filesystem_store_in_production: bool = False
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
     auth: AuthSettings = AuthSettings()
+    jobs: JobSettings = JobSettings()
     root_organ_id: str = "000.00.00.H41"
     """Mã định danh of the province's top organisation, created on first start."""
     root_organisation_name: str = "Ủy ban nhân dân tỉnh"

@@ -70,11 +70,25 @@ def _check_head(head: bytes) -> None:
         raise errors.NotAPdfError("the file is not a PDF (no %PDF- header)")
 
 
+async def _coalesced(stream: AsyncIterator[bytes], size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+    """Join the socket's small chunks (~64 KiB) into ~1 MiB ones, so the worker thread that
+    writes them crosses over to the event loop a few times per MiB instead of once per read."""
+    pending, length = [], 0
+    async for chunk in stream:
+        pending.append(chunk)
+        length += len(chunk)
+        if length >= size:
+            yield b"".join(pending)
+            pending, length = [], 0
+    if pending:
+        yield b"".join(pending)
+
+
 class _BlockingChunks:
     """Iterate an async byte stream from a worker thread, one chunk at a time."""
 
     def __init__(self, stream: AsyncIterator[bytes]) -> None:
-        self._stream = stream
+        self._stream = _coalesced(stream)
 
     def __iter__(self) -> Iterator[bytes]:
         while True:

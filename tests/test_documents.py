@@ -185,3 +185,13 @@ def test_issue_date_defaults_to_today_in_vietnam(client, province):
     got = client.post(f"/documents/{doc['id']}/register", headers=clerk.headers).json()
     vn_today = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).date().isoformat()
     assert got["issued_date"] == vn_today
+
+
+def test_list_filters_are_validated(client, province):
+    clerk = province["clerk"]
+    _create(client, clerk)
+    assert len(client.get("/documents", params={"direction": "outgoing", "status": "draft"},
+                          headers=clerk.headers).json()) == 1
+    for params in ({"direction": "sideways"}, {"status": "lost"}, {"limit": 0}, {"limit": 501}, {"year": "năm"}):
+        response = client.get("/documents", params=params, headers=clerk.headers)
+        assert response.status_code == 422 and response.json()["error"]["code"] == "validation_failed", params

@@ -7,9 +7,11 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+import time
 
 import pytest
 import redis
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -130,3 +132,47 @@ def test_reconcile_reports_orphans_and_missing_objects(client, province, monkeyp
     cli = subprocess.run([sys.executable, "-m", "docsvc", "reconcile"], env=worker_env(client.runtime.settings),
                          capture_output=True, text=True, timeout=60)
     assert cli.returncode == 1 and orphan.key in cli.stdout
+
+
+def test_a_job_the_broker_lost_is_sent_again_and_then_marked_done(tmp_path, sqlite_url, redis_url):
+    settings = make_settings(tmp_path, sqlite_url, broker_url=redis_url, jobs={"redeliver_after_seconds": 1})
+    with _client(settings) as client:
+        clerk = build_province(client)["clerk"]
+        row = _upload(client, clerk)
+        redis.Redis.from_url(redis_url).flushdb()  # the broker loses the message (or a worker died with it)
+        time.sleep(1.5)
+        assert client.runtime.relay_outbox() == 1
+        with celery_worker(settings):
+            run = wait_for_run(client.runtime, f"verify_file:{row['id']}")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                with client.runtime.sessions() as session:
+                    message = session.scalars(select(OutboxMessage)).one()
+                if message.completed_at is not None:
+                    break
+                time.sleep(0.2)
+        assert run.status == "ok"
+        assert message.completed_at is not None and message.attempts == 2
+        time.sleep(1.5)
+        assert client.runtime.relay_outbox() == 0  # done: never sent again
+
+
+def test_a_job_held_by_a_killed_embedded_worker_is_sent_again(tmp_path, sqlite_url):
+    """kombu's SQLite transport hides a message when a worker takes it and only shows it again
+    on a clean shutdown; a worker killed with -9 leaves it hidden for ever. The outbox relay
+    is what brings such a job back."""
+    settings = make_settings(tmp_path, sqlite_url, broker_url=None, jobs={"redeliver_after_seconds": 2})
+    with _client(settings) as client:
+        clerk = build_province(client)["clerk"]
+        row = _upload(client, clerk)
+        broker = sa.create_engine(settings.resolved_broker_url.removeprefix("sqla+"))
+        with broker.begin() as conn:  # the state a worker killed mid-task leaves behind
+            assert conn.exec_driver_sql("UPDATE kombu_message SET visible = 0").rowcount == 1
+        broker.dispose()
+        with celery_worker(settings):
+            time.sleep(3)
+            with client.runtime.sessions() as session:
+                assert session.scalar(select(func.count()).select_from(JobRun)) == 0  # nobody ran it
+            assert client.runtime.relay_outbox() == 1
+            run = wait_for_run(client.runtime, f"verify_file:{row['id']}")
+    assert run.status == "ok"

@@ -10,6 +10,7 @@ from docsvc import downloads, uploads
 from docsvc.deps import ActorDep, RuntimeDep, SessionDep, UserDep
 from docsvc.documents import files_service, service
 from docsvc.documents.files_service import FileKind
+from docsvc.documents.types import Direction, Status
 from docsvc.documents.schemas import (
     DocumentCreate,
     DocumentRead,
@@ -29,7 +30,8 @@ def create_document(session: SessionDep, actor: UserDep, body: DocumentCreate):
 
 
 @router.get("", response_model=list[DocumentRead])
-def list_documents(session: SessionDep, actor: ActorDep, direction: str | None = None, status: str | None = None,
+def list_documents(session: SessionDep, actor: ActorDep, direction: Direction | None = None,
+                   status: Status | None = None,
                    year: int | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
                    offset: Annotated[int, Query(ge=0)] = 0):
     return service.list_readable(session, actor, direction=direction, status=status, year=year,

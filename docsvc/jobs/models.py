@@ -19,6 +19,9 @@ class OutboxMessage(Base):
     args: Mapped[list] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     dispatched_at: Mapped[datetime | None] = mapped_column(index=True)
+    """Last time it was handed to the broker."""
+    completed_at: Mapped[datetime | None] = mapped_column(index=True)
+    """Set by the worker when the task succeeded. Until then the relay may send it again."""
     attempts: Mapped[int] = mapped_column(default=0)
 
 

@@ -1,7 +1,11 @@
 """Transactional outbox: a job is written in the same transaction as the change that needs it
-and sent to the broker only after that transaction commits. If sending fails, or the process
-dies in between, ``relay_pending`` sends it later. Tasks are idempotent, so a message sent
-twice does no harm; the Celery task id is derived from the outbox id."""
+and sent to the broker only after that transaction commits.
+
+A message stays pending until the worker reports the task done (``mark_completed``). The relay
+(``relay_pending``) sends again what was never sent (the broker was down, the process died
+between commit and send) and what was sent but never finished (a broker lost it, a worker was
+killed mid-task). Tasks are idempotent, so a message delivered twice does no harm; the Celery
+task id is derived from the outbox id."""
 
 from __future__ import annotations
 
@@ -9,13 +13,14 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event, select, update
+from sqlalchemy import and_, event, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from docsvc.jobs.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 _PENDING = "docsvc.outbox_pending"
+TASK_ID_PREFIX = "outbox-"
 
 Sender = Callable[[OutboxMessage], None]
 
@@ -27,6 +32,10 @@ def enqueue(session: Session, task: str, *args: object) -> OutboxMessage:
     session.flush()
     session.info.setdefault(_PENDING, []).append(message.id)
     return message
+
+
+def task_id(message: OutboxMessage) -> str:
+    return f"{TASK_ID_PREFIX}{message.id}"
 
 
 def install_after_commit(factory: sessionmaker[Session], sender: Sender) -> None:
@@ -66,14 +75,29 @@ def _send(factory: sessionmaker[Session], ids: Iterable[int], sender: Sender) ->
     return len(sent)
 
 
-def relay_pending(factory: sessionmaker[Session], sender: Sender, min_age_seconds: float = 5.0,
-                  batch: int = 500) -> int:
-    """Send messages committed but not yet sent (older than ``min_age_seconds`` so the fast
-    path gets its chance first). Returns how many were sent."""
-    cutoff = datetime.now(UTC) - timedelta(seconds=min_age_seconds)
+def relay_pending(factory: sessionmaker[Session], sender: Sender, *, min_age_seconds: float = 5.0,
+                  redeliver_after_seconds: float = 35 * 60, max_attempts: int = 5, batch: int = 500) -> int:
+    """Send what is due: never sent and older than ``min_age_seconds`` (the fast path gets
+    its chance first), or sent but unfinished for ``redeliver_after_seconds``. Returns how
+    many were sent."""
+    now = datetime.now(UTC)
+    never_sent = and_(OutboxMessage.dispatched_at.is_(None),
+                      OutboxMessage.created_at <= now - timedelta(seconds=min_age_seconds))
+    stalled = OutboxMessage.dispatched_at <= now - timedelta(seconds=redeliver_after_seconds)
     with factory() as session:
         ids = list(session.scalars(select(OutboxMessage.id).where(
-            OutboxMessage.dispatched_at.is_(None), OutboxMessage.created_at <= cutoff)
-            .order_by(OutboxMessage.id).limit(batch)))
+            OutboxMessage.completed_at.is_(None), OutboxMessage.attempts < max_attempts,
+            or_(never_sent, stalled)).order_by(OutboxMessage.id).limit(batch)))
         session.rollback()
     return _send(factory, ids, sender) if ids else 0
+
+
+def mark_completed(factory: sessionmaker[Session], celery_task_id: str | None) -> None:
+    """Record that the task behind an outbox message succeeded (called in the worker)."""
+    if not celery_task_id or not celery_task_id.startswith(TASK_ID_PREFIX):
+        return
+    message_id = int(celery_task_id.removeprefix(TASK_ID_PREFIX))
+    with factory() as session:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                        .values(completed_at=datetime.now(UTC)))
+        session.commit()

@@ -7,12 +7,13 @@ import logging
 from datetime import UTC, datetime
 
 from celery import shared_task
+from celery.signals import task_success
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from docsvc.audit import service as audit
 from docsvc.documents.models import DocumentFile
-from docsvc.jobs import reconcile
+from docsvc.jobs import outbox, reconcile
 from docsvc.jobs.models import JobRun
 from docsvc.principal import SERVICE_ACTOR
 from docsvc.runtime import Runtime
@@ -83,3 +84,9 @@ def reconcile_objects(run_key: str | None = None) -> dict:
 @shared_task(name="docsvc.relay_outbox", acks_late=True)
 def relay_outbox() -> int:
     return runtime().relay_outbox()
+
+
+@task_success.connect
+def _report_completion(sender=None, **_kwargs) -> None:
+    """Close the outbox message this run came from, so the relay does not send it again."""
+    outbox.mark_completed(runtime().sessions, sender.request.id if sender else None)
