@@ -79,9 +79,10 @@ def serve(
     runtime = _runtime(data_dir)
     _announce_admin(bootstrap(runtime).admin_password)
     proc = _start_worker(runtime.settings.data_dir) if worker and runtime.settings.start_worker else None
-    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; make it a SystemExit so the
     # worker below is stopped too instead of this process dying on the spot.
-    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, _frame: sys.exit(128 + number))
     try:
         uvicorn.run(create_app(runtime.settings), host=host, port=port, log_level="info")
     finally:

@@ -17,3 +17,12 @@ def test_clerk_registers_an_outgoing_document_and_uploads_its_pdf(client, provin
     assert up.status_code == 201, up.text
     got = client.get(f"/documents/{doc_id}/versions/1/content", headers=clerk.headers)
     assert got.status_code == 200 and got.content == pdf
+
+
+def test_timestamps_carry_their_zone_on_every_database(client, province):
+    clerk = province["clerk"]
+    doc = client.post("/documents", json={"direction": "internal", "doc_type": "bien_ban",
+                                          "subject": "Biên bản họp giao ban"}, headers=clerk.headers).json()
+    me = client.get("/auth/me", headers=clerk.headers).json()
+    for value in (doc["created_at"], me["created_at"]):
+        assert value.endswith(("Z", "+00:00")), value

@@ -10,7 +10,6 @@ from docsvc import downloads, uploads
 from docsvc.deps import ActorDep, RuntimeDep, SessionDep, UserDep
 from docsvc.documents import files_service, service
 from docsvc.documents.files_service import FileKind
-from docsvc.documents.types import Direction, Status
 from docsvc.documents.schemas import (
     DocumentCreate,
     DocumentRead,
@@ -19,6 +18,7 @@ from docsvc.documents.schemas import (
     RegisterRequest,
     ShareCreate,
 )
+from docsvc.documents.types import Direction, Status
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 UPLOAD_BODY = uploads.openapi_body("application/pdf")

@@ -21,12 +21,6 @@ def actor_for_user(user: User) -> Actor:
     return Actor("user", user.id, user.username, user.organisation_id, frozenset(user.roles))
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite returns naive UTC
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 @dataclass(frozen=True)
 class IssuedToken:
     access_token: str
@@ -41,7 +35,7 @@ def login(session: Session, settings: Settings, username: str, password: str, ot
         security.dummy_verify(password)
         raise errors.AuthenticationError("incorrect username or password")
     now = datetime.now(UTC)
-    locked_until = _aware(user.locked_until)
+    locked_until = user.locked_until
     if locked_until and locked_until > now:
         raise errors.AccountLockedError("account is locked after repeated failures",
                                         retry_after=locked_until.isoformat())
