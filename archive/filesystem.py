@@ -138,7 +138,7 @@ class FilesystemObjectStore:
             return False
         return True
 
-    def cleanup_temp(self, older_than_seconds: float = 24 * 3600) -> int:
+    def discard_abandoned(self, older_than_seconds: float = 24 * 3600) -> int:
         """Remove uploads abandoned by a killed process; return how many were removed.
 
         Only files untouched for ``older_than_seconds`` go: a live upload keeps writing, so

@@ -123,6 +123,11 @@ class ObjectStore(Protocol):
         """Yield the keys of all stored objects under ``prefix``, in no particular order."""
         ...
 
+    def discard_abandoned(self, older_than_seconds: float = 24 * 3600) -> int:
+        """Remove partial uploads left by a killed process (never visible as objects) that
+        are older than ``older_than_seconds``; return how many were removed."""
+        ...
+
     def verify(self, key: str) -> bool:
         """Read the whole object back and say whether it still hashes to its key (fixity)."""
         ...

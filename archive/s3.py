@@ -5,7 +5,7 @@ So ``put`` streams the content to a private staging name (``staging/<uuid4>``) a
 upload, hashing on the way, then copies it server-side to ``sha256/ab/<hash>`` with its
 metadata and deletes the staging object. Only the copy makes the object visible, and it is
 complete when it appears. ``list`` shows ``sha256/`` only, so staging objects are never listed;
-``cleanup_staging`` removes those left by a killed process.
+``discard_abandoned`` removes those left by a killed process.
 
 Costs and limits:
 
@@ -201,7 +201,7 @@ class S3ObjectStore:
             return False
         return True
 
-    def cleanup_staging(self, older_than_seconds: float = 24 * 3600) -> int:
+    def discard_abandoned(self, older_than_seconds: float = 24 * 3600) -> int:
         """Remove staging objects and abort multipart uploads left by a killed process.
 
         Returns how many were removed. Only those older than ``older_than_seconds`` go, so
@@ -258,7 +258,7 @@ class S3ObjectStore:
         try:
             self._client.remove_object(self._bucket, staging)
         except (MinioException, urllib3.exceptions.HTTPError):
-            # Harmless: staging objects are invisible, and cleanup_staging collects them.
+            # Harmless: staging objects are invisible, and discard_abandoned collects them.
             log.warning("could not remove staging object %s", staging, exc_info=True)
 
 

@@ -4,6 +4,7 @@ broker is down."""
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -120,6 +121,10 @@ def test_reconcile_reports_orphans_and_missing_objects(client, province, monkeyp
     kept, lost = _upload(client, clerk, "giu lai"), _upload(client, clerk, "bi mat")
     store = client.runtime.store
     orphan = store.put([b"left behind by a crashed upload"])
+    half_written = client.runtime.settings.objects_path / "tmp" / "put-killed"
+    half_written.write_bytes(b"%PDF-1.7 half of an upload whose process was killed")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(half_written, (two_days_ago, two_days_ago))
     store.delete(key_for_digest(lost["sha256"]))
     monkeypatch.setattr(tasks, "_runtime", client.runtime)
     result = tasks.reconcile_objects.run("reconcile:test")
@@ -127,6 +132,7 @@ def test_reconcile_reports_orphans_and_missing_objects(client, province, monkeyp
     assert result["orphans"] == [orphan.key]
     assert [m["id"] for m in result["missing"]] == [lost["id"]]
     assert kept["id"] not in [m["id"] for m in result["missing"]]
+    assert result["abandoned_uploads_removed"] == 1 and not half_written.exists()
     status = client.get("/admin/jobs/reconcile:test", headers=province["admin"].headers).json()
     assert status["status"] == "drift" and status["result"]["orphans"] == [orphan.key]
     cli = subprocess.run([sys.executable, "-m", "docsvc", "reconcile"], env=worker_env(client.runtime.settings),

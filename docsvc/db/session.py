@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import sqlite3
+import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -32,13 +32,50 @@ def make_engine(url: str) -> Engine:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
+    _install_writer_gate(engine, timeout=30.0)
+    return engine
+
+
+def _install_writer_gate(engine: Engine, timeout: float) -> None:
+    """Queue this process's SQLite writers on a lock instead of SQLite's busy handler.
+
+    Nearly every request writes (reads are audit events too), so each transaction takes the
+    write lock at BEGIN (BEGIN IMMEDIATE), which also avoids the read-then-upgrade failure
+    SQLite reports as "database is locked". Waiting threads would otherwise poll with sleeps
+    of up to 100 ms, so a freed lock sits idle while they sleep; a Python lock hands it over
+    at once. Other processes (the worker) still meet SQLite's own busy timeout."""
+    gate = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn) -> None:
-        # Nearly every request writes (audit events for reads too); taking the write lock at
-        # BEGIN avoids the read-then-upgrade deadlock SQLite reports as "database is locked".
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if not gate.acquire(timeout=timeout):
+            raise sqlite3.OperationalError("database is locked (waited for another writer in this process)")
+        conn.info["holds_writer_gate"] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn)
+            raise
 
-    return engine
+    def _release(conn_or_record) -> None:
+        if conn_or_record is not None and conn_or_record.info.pop("holds_writer_gate", False):
+            gate.release()
+
+    # A connection reset, invalidated or closed without a rollback event frees the gate too.
+    @event.listens_for(engine.pool, "reset")
+    def _on_reset(_dbapi_conn, record, _reset_state) -> None:
+        _release(record)
+
+    @event.listens_for(engine.pool, "invalidate")
+    def _on_invalidate(_dbapi_conn, record, _exception) -> None:
+        _release(record)
+
+    @event.listens_for(engine.pool, "close")
+    def _on_close(_dbapi_conn, record) -> None:
+        _release(record)
+
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -54,16 +91,3 @@ def flush_or_raise(session: Session, error: Exception) -> None:
         session.rollback()
         raise error from exc
 
-
-@contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A unit of work: commit on success, roll back on any error."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()

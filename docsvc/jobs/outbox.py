@@ -30,7 +30,9 @@ def enqueue(session: Session, task: str, *args: object) -> OutboxMessage:
     message = OutboxMessage(task=task, args=list(args))
     session.add(message)
     session.flush()
-    session.info.setdefault(_PENDING, []).append(message.id)
+    # Keep a detached copy: after the commit the fast path sends it without reading it back.
+    copy = OutboxMessage(id=message.id, task=task, args=list(args))
+    session.info.setdefault(_PENDING, []).append(copy)
     return message
 
 
@@ -43,22 +45,18 @@ def install_after_commit(factory: sessionmaker[Session], sender: Sender) -> None
 
     @event.listens_for(factory, "after_commit")
     def _after_commit(session: Session) -> None:
-        ids = session.info.pop(_PENDING, [])
-        if ids:
-            _send(factory, ids, sender)
+        messages = session.info.pop(_PENDING, [])
+        if messages:
+            _send(factory, messages, sender)
 
     @event.listens_for(factory, "after_rollback")
     def _after_rollback(session: Session) -> None:
         session.info.pop(_PENDING, None)
 
 
-def _send(factory: sessionmaker[Session], ids: Iterable[int], sender: Sender) -> int:
+def _send(factory: sessionmaker[Session], messages: Iterable[OutboxMessage], sender: Sender) -> int:
     # Talk to the broker outside any transaction: on SQLite a transaction holds the
     # database's write lock, and a slow or unreachable broker must not stall every request.
-    with factory() as session:
-        messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(list(ids)))))
-        session.expunge_all()  # keep their loaded values; the rollback would expire them
-        session.rollback()
     sent = []
     for message in messages:
         try:
@@ -85,11 +83,12 @@ def relay_pending(factory: sessionmaker[Session], sender: Sender, *, min_age_sec
                       OutboxMessage.created_at <= now - timedelta(seconds=min_age_seconds))
     stalled = OutboxMessage.dispatched_at <= now - timedelta(seconds=redeliver_after_seconds)
     with factory() as session:
-        ids = list(session.scalars(select(OutboxMessage.id).where(
+        due = list(session.scalars(select(OutboxMessage).where(
             OutboxMessage.completed_at.is_(None), OutboxMessage.attempts < max_attempts,
             or_(never_sent, stalled)).order_by(OutboxMessage.id).limit(batch)))
+        session.expunge_all()  # keep their loaded values; the rollback would expire them
         session.rollback()
-    return _send(factory, ids, sender) if ids else 0
+    return _send(factory, due, sender) if due else 0
 
 
 def mark_completed(factory: sessionmaker[Session], celery_task_id: str | None) -> None:

@@ -21,6 +21,7 @@ class DriftReport:
     checked_objects: int = 0
     missing: list[dict] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
+    abandoned_uploads_removed: int = 0
 
     @property
     def clean(self) -> bool:
@@ -28,7 +29,8 @@ class DriftReport:
 
     def as_dict(self) -> dict:
         return {"clean": self.clean, "checked_rows": self.checked_rows, "checked_objects": self.checked_objects,
-                "missing": self.missing, "orphans": self.orphans}
+                "missing": self.missing, "orphans": self.orphans,
+                "abandoned_uploads_removed": self.abandoned_uploads_removed}
 
 
 def referenced_keys(session: Session) -> dict[str, list[dict]]:
@@ -49,4 +51,5 @@ def find_drift(session: Session, store: ObjectStore) -> DriftReport:
         if key not in stored:
             report.missing.extend({"key": key, **row} for row in rows)
     report.orphans = sorted(stored - refs.keys())
+    report.abandoned_uploads_removed = store.discard_abandoned()
     return report

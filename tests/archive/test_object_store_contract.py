@@ -335,7 +335,7 @@ def test_s3_missing_bucket_is_unavailable_not_not_found(seaweedfs: S3Endpoint) -
 
 
 @pytest.mark.s3
-def test_s3_cleanup_staging_removes_abandoned_uploads(
+def test_s3_discard_abandoned_removes_abandoned_uploads(
     seaweedfs: S3Endpoint, s3_bucket: str
 ) -> None:
     store = make_s3_store(seaweedfs, s3_bucket)
@@ -344,8 +344,8 @@ def test_s3_cleanup_staging_removes_abandoned_uploads(
     client._create_multipart_upload(s3_bucket, "staging/never-completed", {})
     visible = store.put([b"keep me"]).key
 
-    assert store.cleanup_staging(older_than_seconds=3600) == 0  # too recent to be abandoned
-    assert store.cleanup_staging(older_than_seconds=-60) == 2
+    assert store.discard_abandoned(older_than_seconds=3600) == 0  # too recent to be abandoned
+    assert store.discard_abandoned(older_than_seconds=-60) == 2
 
     assert store.incomplete_uploads() == []
     assert [item.object_name for item in client.list_objects(s3_bucket, recursive=True)] == [
@@ -356,7 +356,7 @@ def test_s3_cleanup_staging_removes_abandoned_uploads(
 # --- filesystem only ------------------------------------------------------------------------
 
 
-def test_filesystem_cleanup_temp_removes_only_stale_files(tmp_path: Path) -> None:
+def test_filesystem_discard_abandoned_removes_only_stale_files(tmp_path: Path) -> None:
     store = FilesystemObjectStore(tmp_path)
     stale, fresh = tmp_path / "tmp" / "put-stale", tmp_path / "tmp" / "put-fresh"
     stale.write_bytes(b"half an upload")
@@ -364,7 +364,7 @@ def test_filesystem_cleanup_temp_removes_only_stale_files(tmp_path: Path) -> Non
     an_hour_ago = time.time() - 3600
     os.utime(stale, (an_hour_ago, an_hour_ago))
 
-    assert store.cleanup_temp(older_than_seconds=600) == 1
+    assert store.discard_abandoned(older_than_seconds=600) == 1
 
     assert not stale.exists() and fresh.exists()
 
