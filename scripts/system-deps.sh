@@ -7,6 +7,8 @@ command -v pg_ctlcluster >/dev/null || needed+=(postgresql)
 command -v redis-server >/dev/null || needed+=(redis-server)
 have_pkg fonts-noto-core || needed+=(fonts-noto-core)
 command -v pdftotext >/dev/null || needed+=(poppler-utils)
+command -v softhsm2-util >/dev/null || needed+=(softhsm2)
+command -v openssl >/dev/null || needed+=(openssl)
 if [ ${#needed[@]} -gt 0 ]; then
   echo "installing: ${needed[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
