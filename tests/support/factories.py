@@ -23,6 +23,7 @@ class Person:
     organisation_id: int
     token: str = ""
     totp_secret: str | None = None
+    last_totp_code: str | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -70,7 +71,7 @@ def enrol_totp(client: TestClient, person: Person) -> str:
     secret = client.post("/auth/totp/enrol", headers=person.headers).json()["secret"]
     code = pyotp.TOTP(secret).now()
     assert client.post("/auth/totp/confirm", json={"code": code}, headers=person.headers).status_code == 204
-    person.totp_secret = secret
+    person.totp_secret, person.last_totp_code = secret, code
     return secret
 
 

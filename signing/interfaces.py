@@ -1,0 +1,126 @@
+"""The small contracts of the signing library: a key backend, and the specs callers fill in.
+
+Specs are frozen dataclasses with every field documented, as pyHanko's own
+``PdfSignatureMetadata``; they never carry configuration objects of the application."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+from asn1crypto import x509
+from pyhanko.sign.signers.pdf_cms import Signer
+
+PadesLevel = Literal["B-B", "B-T", "B-LT", "B-LTA"]
+PADES_LEVELS: tuple[PadesLevel, ...] = ("B-B", "B-T", "B-LT", "B-LTA")
+
+NOTO_SERIF = "/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf"
+
+
+@runtime_checkable
+class KeyBackend(Protocol):
+    """A signing key and its certificate, wherever the key lives (file, token, remote service).
+
+    ``signer()`` serves one-phase signing through pyHanko; ``sign_digest`` serves two-phase and
+    remote flows, where only a digest travels to the key."""
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        """The signer's certificate."""
+        ...
+
+    @property
+    def chain(self) -> Sequence[x509.Certificate]:
+        """Issuing CA certificates to embed, signer's issuer first; the root may be included."""
+        ...
+
+    def signer(self) -> Signer:
+        """A pyHanko ``Signer`` for this key, ready for ``PdfSigner``."""
+        ...
+
+    def sign_digest(self, digest: bytes, digest_algorithm: str) -> bytes:
+        """The raw signature value (RSA PKCS#1 v1.5, or DER-encoded ECDSA) over a precomputed
+        ``digest`` made with ``digest_algorithm`` (e.g. ``"sha256"``)."""
+        ...
+
+
+@dataclass(frozen=True)
+class AppearanceSpec:
+    """A visible signature box: a rectangle on one page, holding text lines and an optional
+    background image. Vietnamese text needs an embedded Unicode font (Noto Serif by default)."""
+
+    page: int = 0
+    """Zero-based page index; negative values count from the end (-1 is the last page)."""
+
+    box: tuple[float, float, float, float] = (350.0, 60.0, 560.0, 140.0)
+    """The rectangle ``(x1, y1, x2, y2)`` in PDF points, origin at the bottom left of the page."""
+
+    lines: tuple[str, ...] = ()
+    """Text lines of the stamp. Empty means a default: signer name, organisation, signing time.
+    Placeholders ``%(signer)s`` (certificate common name) and ``%(ts)s`` (signing time) are
+    filled in by pyHanko; ``%(org)s`` by us from the certificate's organisation."""
+
+    font_path: str | None = NOTO_SERIF
+    """An OpenType/TrueType font to embed (subsetted). ``None`` uses a standard PDF font, which
+    cannot show Vietnamese diacritics."""
+
+    font_size: float = 9.0
+    """Font size in points."""
+
+    image_path: str | None = None
+    """A PNG/JPEG shown as the box background (a seal, a signature scan), or ``None``."""
+
+    border_width: int = 1
+    """Border line width in points; 0 for none."""
+
+
+@dataclass(frozen=True)
+class SignatureSpec:
+    """What to sign and how: the PAdES baseline level, the field, the visible appearance and
+    whether the signature certifies (locks) the document."""
+
+    level: PadesLevel = "B-B"
+    """PAdES baseline level. B-T needs a timestamper; B-LT and B-LTA also need a validation
+    context able to fetch revocation information for the signer and the TSA."""
+
+    field_name: str | None = None
+    """Name of the signature field; ``None`` picks an unused ``Signature<N>``."""
+
+    reason: str | None = None
+    """The /Reason entry of the signature dictionary."""
+
+    location: str | None = None
+    """The /Location entry (place of signing)."""
+
+    contact: str | None = None
+    """The /ContactInfo entry."""
+
+    name: str | None = None
+    """The /Name entry; ``None`` leaves it to the certificate."""
+
+    certify: bool = False
+    """Make this a certification (DocMDP) signature. Only the first signature of a document can
+    certify; later changes are then judged against ``docmdp_permission``."""
+
+    docmdp_permission: Literal["no_changes", "fill_forms", "annotate"] = "fill_forms"
+    """What a certification signature still allows afterwards: nothing (locks the document,
+    no further signatures), form filling and signing, or that plus annotations."""
+
+    appearance: AppearanceSpec | None = None
+    """A visible appearance, or ``None`` for an invisible signature."""
+
+    bytes_reserved: int | None = None
+    """Bytes reserved for the CMS blob (hex doubles it in the file); ``None`` picks a margin per
+    level, so pyHanko never has to sign twice to measure."""
+
+    md_algorithm: str = "sha256"
+    """Digest algorithm of the document and the signed attributes."""
+
+
+@dataclass(frozen=True)
+class SignerInfoSpec:
+    """Extra chain material: reserved for later slices (kept small on purpose)."""
+
+    other_certs: tuple[x509.Certificate, ...] = field(default_factory=tuple)
+    """Additional certificates to embed in the CMS."""
