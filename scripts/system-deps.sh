@@ -9,6 +9,7 @@ have_pkg fonts-noto-core || needed+=(fonts-noto-core)
 command -v pdftotext >/dev/null || needed+=(poppler-utils)
 command -v softhsm2-util >/dev/null || needed+=(softhsm2)
 command -v openssl >/dev/null || needed+=(openssl)
+command -v certutil >/dev/null || needed+=(libnss3-tools)
 if [ ${#needed[@]} -gt 0 ]; then
   echo "installing: ${needed[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -6,7 +6,7 @@ Specs are frozen dataclasses with every field documented, as pyHanko's own
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from asn1crypto import x509
@@ -117,10 +117,3 @@ class SignatureSpec:
     md_algorithm: str = "sha256"
     """Digest algorithm of the document and the signed attributes."""
 
-
-@dataclass(frozen=True)
-class SignerInfoSpec:
-    """Extra chain material: reserved for later slices (kept small on purpose)."""
-
-    other_certs: tuple[x509.Certificate, ...] = field(default_factory=tuple)
-    """Additional certificates to embed in the CMS."""

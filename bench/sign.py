@@ -1,0 +1,140 @@
+"""PAdES signing throughput: our FileKeyBackend signer beside pyHanko's stock SimpleSigner path
+and the raw RSA limit (cryptography in-process, ``openssl dgst -sign`` per signature); validation
+throughput; peak RSS and time signing a 100 MiB PDF file to file (in a subprocess).
+
+    .venv/bin/python bench/sign.py [--n 30] [--repeat 3] [--big-mb 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import format_table, median, percentile, write_results  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noqa: E402
+from pyhanko.sign import fields, signers  # noqa: E402
+
+from signing.interfaces import AppearanceSpec, SignatureSpec  # noqa: E402
+from signing.pades import _stamp_style, async_sign_pdf  # noqa: E402
+from signing.validation import async_validate_pdf  # noqa: E402
+from tests.signing.conftest import _build_pki  # noqa: E402
+from tests.support.pdfs import big_pdf, tiny_pdf, write_big_pdf  # noqa: E402
+
+SPEC = SignatureSpec(reason="Phê duyệt", appearance=AppearanceSpec())
+
+
+def _time(fn, n):
+    lat = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        lat.append((time.perf_counter() - t) * 1000)
+    return lat
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=30)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--big-mb", type=int, default=100)
+    args = ap.parse_args()
+    print(f"load average {os.getloadavg()}")
+    pki = _build_pki()
+    key = pki.rsa_signer.backend()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sign-"))
+    (tmp / "k.pem").write_bytes(pki.rsa_signer.key_pem)
+    (tmp / "c.pem").write_bytes(pki.rsa_signer.cert.public_bytes(serialization.Encoding.PEM))
+    stock = signers.SimpleSigner.load(str(tmp / "k.pem"), str(tmp / "c.pem"))
+    docs = {"1 page": tiny_pdf(), "10 MB": big_pdf(10 * 1024 * 1024)}
+    loop = asyncio.new_event_loop()
+
+    def ours(data):
+        return lambda: loop.run_until_complete(async_sign_pdf(io.BytesIO(data), io.BytesIO(), key, SPEC))
+
+    def stock_path(data):
+        def run():
+            w = IncrementalPdfFileWriter(io.BytesIO(data))
+            pdf_signer = signers.PdfSigner(
+                signers.PdfSignatureMetadata(field_name="Signature1", subfilter=fields.SigSeedSubFilter.PADES),
+                signer=stock, stamp_style=_stamp_style(SPEC.appearance),
+                new_field_spec=fields.SigFieldSpec("Signature1", on_page=0, box=SPEC.appearance.box))
+            pdf_signer.sign_pdf(w, output=io.BytesIO(), appearance_text_params={"org": "Sở TT&TT"})
+        return run
+
+    digest = os.urandom(32)
+    raw_key = pki.rsa_signer.key
+    methods = {}
+    for label, data in docs.items():
+        n = args.n if label == "1 page" else max(args.n // 5, 3)
+        methods[f"ours, {label}"] = (ours(data), n)
+        methods[f"stock SimpleSigner, {label}"] = (stock_path(data), n)
+    methods["raw RSA-2048 (cryptography)"] = (
+        lambda: raw_key.sign(digest, padding.PKCS1v15(), hashes.SHA256()), args.n * 10)
+    methods["openssl dgst -sha256 -sign (process)"] = (
+        lambda: subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(tmp / "k.pem"), "-out", os.devnull,
+                                str(tmp / "c.pem")], check=True), max(args.n // 3, 5))
+    signed = io.BytesIO()
+    loop.run_until_complete(async_sign_pdf(io.BytesIO(docs["1 page"]), signed, key, SPEC))
+    signed_bytes = signed.getvalue()
+    methods["validate_pdf (1 sig, 1 page)"] = (
+        lambda: loop.run_until_complete(async_validate_pdf(signed_bytes, [pki.root.asn1])), args.n)
+
+    samples: dict[str, list[list[float]]] = {m: [] for m in methods}
+    names = list(methods)
+    for r in range(args.repeat):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            fn, n = methods[name]
+            fn()  # warm
+            samples[name].append(_time(fn, n))
+    rows, results = [], {}
+    for name in names:
+        p50 = median([median(s) for s in samples[name]])
+        p95 = median([percentile(s, 95) for s in samples[name]])
+        results[name] = {"p50_ms": p50, "p95_ms": p95, "per_s": 1000 / p50, "samples": samples[name]}
+    for name in names:
+        ratio = ""
+        if name.startswith("ours"):
+            label = name.split(", ", 1)[1]
+            ratio = f"{results[f'stock SimpleSigner, {label}']['p50_ms'] / results[name]['p50_ms']:.1f}x"
+        rows.append([name, f"{results[name]['per_s']:.1f}", f"{results[name]['p50_ms']:.2f}",
+                     f"{results[name]['p95_ms']:.2f}", ratio])
+
+    big = tmp / "big.pdf"
+    with open(big, "wb") as fh:
+        write_big_pdf(fh, args.big_mb * 1024 * 1024)
+    code = (
+        "import sys,time,resource; sys.path.insert(0,'.');"
+        "from tests.signing.conftest import _build_pki; from signing.pades import sign_pdf;"
+        "from signing.interfaces import SignatureSpec, AppearanceSpec;"
+        "k=_build_pki().rsa_signer.backend(); base=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+        f"t=time.perf_counter(); sign_pdf('{big}', '{tmp / 'big-signed.pdf'}', k, "
+        "SignatureSpec(appearance=AppearanceSpec()));"
+        "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss*1024, base*1024)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], check=True).stdout.split()
+    big_s, peak, base = float(out[0]), int(out[1]), int(out[2])
+    size = big.stat().st_size
+    print(format_table(["method", "sig/s", "p50 ms", "p95 ms", "stock/ours"], rows))
+    print(f"\n{args.big_mb} MiB file to file: {big_s * 1000:.0f} ms, peak RSS {peak / 2**20:.0f} MiB "
+          f"(process before signing {base / 2**20:.0f} MiB) = {peak / size:.2f}x the file size")
+    path = write_results("sign", {"methods": results, "big": {"seconds": big_s, "peak_rss": peak,
+                                                              "rss_before": base, "size": size}})
+    print(f"results: {path}")
+    for f in tmp.iterdir():
+        f.unlink()
+    tmp.rmdir()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,392 @@
+"""PAdES signing: baseline B-B, B-T, B-LT and B-LTA, one-phase or two-phase, with an optional
+visible appearance in Vietnamese.
+
+Every signature is an incremental update with an explicit ``bytes_reserved`` (pyHanko would
+otherwise sign twice to measure), and file paths are streamed file to file (pyHanko's in-memory
+path peaks at ~4× a big file's size)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import unicodedata
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from asn1crypto import cms, x509
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
+from pyhanko.pdf_utils.images import PdfImage
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.text import TextBoxStyle
+from pyhanko.sign import fields
+from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
+from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
+from pyhanko.sign.signers.pdf_cms import ExternalSigner
+from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
+from pyhanko.sign.timestamps.api import TimeStamper
+from pyhanko.stamp import TextStampStyle
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from signing.errors import EncryptedPdfError, InvalidPdfError, SigningError
+from signing.interfaces import AppearanceSpec, KeyBackend, SignatureSpec
+
+PdfSource = BinaryIO | str | os.PathLike
+CHUNK = 1024 * 1024
+
+# Space for the CMS blob. B-B holds the chain; B-T adds a TSA token and its chain; LT/LTA
+# revocation data goes to the DSS, but the margin absorbs varying TSA responses (#515).
+_RESERVED = {"B-B": 16 * 1024, "B-T": 32 * 1024, "B-LT": 48 * 1024, "B-LTA": 48 * 1024}
+_DOCMDP = {"no_changes": fields.MDPPerm.NO_CHANGES, "fill_forms": fields.MDPPerm.FILL_FORMS,
+           "annotate": fields.MDPPerm.ANNOTATE}
+_DEFAULT_LINES = ("Ký bởi: %(signer)s", "%(org)s", "Thời gian: %(ts)s")
+# Errors a damaged file can raise from deep inside the parser, besides pyHanko's own.
+_PARSE_ERRORS = (PdfError, ValueError, KeyError, IndexError, TypeError, AttributeError,
+                 AssertionError, RecursionError, EOFError, UnicodeDecodeError)
+
+
+# --- input and output -------------------------------------------------------------------------
+
+@contextmanager
+def _input_stream(source: PdfSource) -> Iterator[BinaryIO]:
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            with open(source, "rb") as fh:
+                yield fh
+        except OSError as exc:
+            raise InvalidPdfError(f"cannot read {source}: {exc.strerror}") from exc
+    else:
+        yield source
+
+
+def open_writer(stream: BinaryIO) -> IncrementalPdfFileWriter:
+    """An incremental writer on ``stream``, with pyHanko's and the parser's errors translated."""
+    head = stream.read(1024)
+    stream.seek(0)
+    if b"%PDF-" not in head:
+        raise InvalidPdfError("not a PDF file (no %PDF- header)")
+    try:
+        writer = IncrementalPdfFileWriter(stream, strict=False)
+    except _PARSE_ERRORS as exc:
+        raise InvalidPdfError(f"unreadable PDF: {exc}") from exc
+    if writer.prev.encrypted:
+        raise EncryptedPdfError("the PDF is encrypted; decrypt it before signing")
+    try:
+        writer.root  # noqa: B018 - resolve the catalog now, so a damaged file fails here
+        writer.prev.root["/Pages"]  # noqa: B018
+    except _PARSE_ERRORS as exc:
+        raise InvalidPdfError(f"unreadable PDF structure: {exc}") from exc
+    return writer
+
+
+# --- appearance -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _CachedFontFactory(GlyphAccumulatorFactory):
+    """Reads the font file once per process, not once per signature."""
+
+    def create_font_engine(self, writer, obj_stream=None) -> GlyphAccumulator:
+        if obj_stream is None and writer.stream_xrefs and self.create_objstream_if_needed:
+            obj_stream = writer.prepare_object_stream()
+        return GlyphAccumulator(writer=writer, font_handle=io.BytesIO(_font_bytes(self.font_file)),
+                                font_size=self.font_size, obj_stream=obj_stream)
+
+
+# Latin, Vietnamese (Latin Extended Additional), combining marks, punctuation, ₫ and №.
+_VIETNAMESE_RANGES = ((0x20, 0x7E), (0xA0, 0x24F), (0x300, 0x36F), (0x1E00, 0x1EFF),
+                      (0x2000, 0x206F), (0x20A0, 0x20BF), (0x2116, 0x2116))
+
+
+@lru_cache(maxsize=8)
+def _font_bytes(path: str) -> bytes:
+    """The font cut down once per process to what Vietnamese text needs.
+
+    pyHanko subsets the font for every signature; on the full Noto Serif (thousands of glyphs and
+    large layout tables) that costs ~300 ms, on this cut-down copy a few ms."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    try:
+        font = TTFont(path)
+    except (OSError, ValueError) as exc:
+        raise SigningError(f"cannot read font {path}: {exc}") from exc
+    options = subset.Options()
+    # No GSUB/GPOS: pyHanko re-reads them on every signature, and NFC text needs no shaping
+    # (Vietnamese letters are precomposed in U+1E00-1EFF); only kerning is lost.
+    options.layout_features = []
+    options.drop_tables += ["GSUB", "GPOS", "GDEF", "kern"]
+    options.name_IDs = ["*"]
+    options.notdef_outline = True
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=[c for low, high in _VIETNAMESE_RANGES for c in range(low, high + 1)])
+    subsetter.subset(font)
+    out = io.BytesIO()
+    font.save(out)
+    return out.getvalue()
+
+
+@lru_cache(maxsize=32)
+def _stamp_style(appearance: AppearanceSpec) -> TextStampStyle:
+    font = (_CachedFontFactory(appearance.font_path, font_size=int(appearance.font_size))
+            if appearance.font_path else None)
+    box_style = TextBoxStyle(font=font, font_size=int(appearance.font_size)) if font else TextBoxStyle(
+        font_size=int(appearance.font_size))
+    background = None
+    if appearance.image_path:
+        try:
+            from PIL import Image
+
+            background = PdfImage(Image.open(appearance.image_path))
+        except OSError as exc:
+            raise SigningError(f"cannot read image {appearance.image_path}: {exc}") from exc
+    return TextStampStyle(
+        stamp_text=unicodedata.normalize("NFC", "\n".join(appearance.lines or _DEFAULT_LINES)),
+        text_box_style=box_style,
+        background=background,
+        border_width=appearance.border_width,
+        timestamp_format="%d/%m/%Y %H:%M:%S %z",
+    )
+
+
+def _organisation(cert: x509.Certificate) -> str:
+    return cert.subject.native.get("organization_name", "") or ""
+
+
+def _page_index(writer: IncrementalPdfFileWriter, page: int) -> int:
+    count = int(writer.root["/Pages"]["/Count"])
+    index = page if page >= 0 else count + page
+    if not 0 <= index < count:
+        raise SigningError(f"page {page} out of range (the document has {count} pages)")
+    return index
+
+
+# --- metadata ---------------------------------------------------------------------------------
+
+def _field_name(writer: IncrementalPdfFileWriter, spec: SignatureSpec) -> str:
+    if spec.field_name:
+        return spec.field_name
+    existing = {name for name, _, _ in fields.enumerate_sig_fields(writer)}
+    n = len(existing) + 1
+    while f"Signature{n}" in existing:
+        n += 1
+    return f"Signature{n}"
+
+
+def _check_level(spec: SignatureSpec, timestamper: TimeStamper | None,
+                 validation_context: ValidationContext | None) -> None:
+    if spec.level != "B-B" and timestamper is None:
+        raise SigningError(f"PAdES {spec.level} needs a timestamper (a TSA)")
+    if spec.level in ("B-LT", "B-LTA") and validation_context is None:
+        raise SigningError(f"PAdES {spec.level} needs a validation context to collect revocation data")
+
+
+def _metadata(spec: SignatureSpec, field_name: str,
+              validation_context: ValidationContext | None) -> PdfSignatureMetadata:
+    long_term = spec.level in ("B-LT", "B-LTA")
+    return PdfSignatureMetadata(
+        field_name=field_name,
+        md_algorithm=spec.md_algorithm,
+        reason=spec.reason,
+        location=spec.location,
+        contact_info=spec.contact,
+        name=spec.name,
+        certify=spec.certify,
+        docmdp_permissions=_DOCMDP[spec.docmdp_permission],
+        subfilter=fields.SigSeedSubFilter.PADES,
+        embed_validation_info=long_term,
+        use_pades_lta=spec.level == "B-LTA",
+        validation_context=validation_context if long_term else None,
+    )
+
+
+def _pdf_signer(writer: IncrementalPdfFileWriter, signer, certificate: x509.Certificate, spec: SignatureSpec,
+                timestamper: TimeStamper | None, validation_context: ValidationContext | None
+                ) -> tuple[PdfSigner, dict]:
+    name = _field_name(writer, spec)
+    new_field, style, params = None, None, {}
+    if spec.appearance is not None:
+        page = _page_index(writer, spec.appearance.page)
+        new_field = fields.SigFieldSpec(sig_field_name=name, on_page=page, box=spec.appearance.box)
+        style = _stamp_style(spec.appearance)
+        params = {"org": unicodedata.normalize("NFC", _organisation(certificate))}
+    pdf_signer = PdfSigner(_metadata(spec, name, validation_context), signer=signer,
+                           timestamper=timestamper if spec.level != "B-B" else None,
+                           stamp_style=style, new_field_spec=new_field)
+    return pdf_signer, params
+
+
+# --- one-phase signing ------------------------------------------------------------------------
+
+async def async_sign_pdf(input: PdfSource, output: PdfSource, key: KeyBackend, spec: SignatureSpec, *,
+                         timestamper: TimeStamper | None = None,
+                         validation_context: ValidationContext | None = None) -> None:
+    """Sign ``input`` into ``output`` (paths or binary streams) as an incremental update.
+
+    ``output`` may not be the same file as ``input``. Raises InvalidPdfError/EncryptedPdfError for
+    unusable input, KeyUnavailableError for an unusable key, SigningError otherwise."""
+    _check_level(spec, timestamper, validation_context)
+    reserved = spec.bytes_reserved or _RESERVED[spec.level]
+    with ExitStack() as stack:
+        in_stream = stack.enter_context(_input_stream(input))
+        writer = open_writer(in_stream)
+        pdf_signer, params = _pdf_signer(writer, key.signer(), key.certificate, spec, timestamper,
+                                         validation_context)
+        if isinstance(output, (str, os.PathLike)):
+            out_stream = stack.enter_context(_output_file(output))
+        else:
+            out_stream = output
+        try:
+            await pdf_signer.async_sign_pdf(writer, bytes_reserved=reserved, appearance_text_params=params,
+                                            output=out_stream, chunk_size=CHUNK)
+        except SigningError:
+            raise
+        except _PARSE_ERRORS as exc:
+            raise InvalidPdfError(f"the PDF could not be signed: {exc}") from exc
+        except OSError as exc:
+            raise SigningError(f"writing the signed PDF failed: {exc}") from exc
+        except Exception as exc:  # pyHanko's SigningError and friends
+            if type(exc).__module__.startswith(("pyhanko", "pkcs11")):
+                from signing.errors import KeyUnavailableError
+
+                if type(exc).__module__.startswith("pkcs11"):
+                    raise KeyUnavailableError(f"the token failed: {type(exc).__name__}") from exc
+                raise SigningError(f"signing failed: {exc}") from exc
+            raise
+
+
+def sign_pdf(input: PdfSource, output: PdfSource, key: KeyBackend, spec: SignatureSpec, *,
+             timestamper: TimeStamper | None = None, validation_context: ValidationContext | None = None) -> None:
+    """Synchronous ``async_sign_pdf``, for workers and scripts (not inside a running event loop)."""
+    asyncio.run(async_sign_pdf(input, output, key, spec, timestamper=timestamper,
+                               validation_context=validation_context))
+
+
+@contextmanager
+def _output_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+    """Write next to the target and rename at the end, so a failed signature leaves no half file."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".signing-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w+b") as fh:
+            yield fh
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- two-phase signing ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PreparedSignature:
+    """Phase one of a two-phase signature: the document with a reserved hole, and the digest to
+    sign. Plain bytes and ints only, so it can be stored and finished in another process."""
+
+    to_be_signed_digest: bytes
+    """The digest of the CMS signed attributes: what the key must sign."""
+
+    digest_algorithm: str
+    """The algorithm of ``to_be_signed_digest`` and of the document digest."""
+
+    signed_attributes: bytes
+    """DER of the CMS signed attributes (they hold the document digest and the certificate)."""
+
+    pdf: bytes
+    """The prepared PDF with its signature hole (file offsets below refer to it)."""
+
+    document_digest: bytes
+    """Digest of the byte ranges around the hole."""
+
+    reserved_start: int
+    """Offset of the hole's first byte."""
+
+    reserved_end: int
+    """Offset just past the hole."""
+
+    certificate: bytes
+    """DER of the signer's certificate."""
+
+    chain: tuple[bytes, ...]
+    """DER of the issuing certificates."""
+
+    level: str
+    """The PAdES level requested (B-B or B-T in this slice)."""
+
+
+async def async_prepare_signature(input: PdfSource, certificate: x509.Certificate, chain: list[x509.Certificate],
+                                  spec: SignatureSpec, *, timestamper: TimeStamper | None = None
+                                  ) -> PreparedSignature:
+    """Phase one: reserve the signature, digest the document and build the signed attributes."""
+    if spec.level not in ("B-B", "B-T"):
+        raise SigningError("two-phase signing supports B-B and B-T; extend to LT afterwards (add_validation_info)")
+    _check_level(spec, timestamper, None)
+    registry = SimpleCertificateStore.from_certs([certificate, *chain])
+    placeholder = ExternalSigner(certificate, registry, signature_value=512)
+    with _input_stream(input) as in_stream:
+        writer = open_writer(in_stream)
+        pdf_signer, params = _pdf_signer(writer, placeholder, certificate, spec, timestamper, None)
+        buffer = io.BytesIO()
+        try:
+            prep, _tbs, out = await pdf_signer.async_digest_doc_for_signing(
+                writer, bytes_reserved=spec.bytes_reserved or _RESERVED[spec.level],
+                appearance_text_params=params, output=buffer, chunk_size=CHUNK)
+        except _PARSE_ERRORS as exc:
+            raise InvalidPdfError(f"the PDF could not be prepared: {exc}") from exc
+    signed_attrs = await placeholder.signed_attrs(prep.document_digest, spec.md_algorithm, use_pades=True)
+    der = signed_attrs.dump()
+    return PreparedSignature(
+        to_be_signed_digest=hashlib.new(spec.md_algorithm, der).digest(),
+        digest_algorithm=spec.md_algorithm, signed_attributes=der, pdf=out.getvalue(),
+        document_digest=prep.document_digest, reserved_start=prep.reserved_region_start,
+        reserved_end=prep.reserved_region_end, certificate=certificate.dump(),
+        chain=tuple(c.dump() for c in chain), level=spec.level)
+
+
+async def async_finish_signature(prepared: PreparedSignature, signature_value: bytes, output: PdfSource, *,
+                                 timestamper: TimeStamper | None = None) -> None:
+    """Phase two: wrap the raw ``signature_value`` in CMS (adding the signature timestamp for B-T)
+    and write the signed PDF to ``output``."""
+    if prepared.level == "B-T" and timestamper is None:
+        raise SigningError("a B-T signature needs the timestamper in phase two")
+    certificate = x509.Certificate.load(prepared.certificate)
+    registry = SimpleCertificateStore.from_certs([certificate, *(x509.Certificate.load(c) for c in prepared.chain)])
+    signer = ExternalSigner(certificate, registry, signature_value=signature_value)
+    signed_attrs = cms.CMSAttributes.load(prepared.signed_attributes)
+    sig_cms = await signer.async_sign_prescribed_attributes(
+        prepared.digest_algorithm, signed_attrs=signed_attrs,
+        timestamper=timestamper if prepared.level == "B-T" else None)
+    digest = PreparedByteRangeDigest(prepared.document_digest, prepared.reserved_start, prepared.reserved_end)
+    buffer = io.BytesIO(prepared.pdf)
+    try:
+        await PdfTBSDocument.async_finish_signing(buffer, prepared_digest=digest, signature_cms=sig_cms)
+    except Exception as exc:
+        if type(exc).__module__.startswith("pyhanko"):
+            raise SigningError(f"embedding the signature failed: {exc}") from exc
+        raise
+    buffer.seek(0)
+    if isinstance(output, (str, os.PathLike)):
+        with _output_file(output) as fh:
+            shutil.copyfileobj(buffer, fh, CHUNK)
+    else:
+        shutil.copyfileobj(buffer, output, CHUNK)
+
+
+def prepare_signature(input: PdfSource, certificate: x509.Certificate, chain: list[x509.Certificate],
+                      spec: SignatureSpec, *, timestamper: TimeStamper | None = None) -> PreparedSignature:
+    """Synchronous ``async_prepare_signature``."""
+    return asyncio.run(async_prepare_signature(input, certificate, chain, spec, timestamper=timestamper))
+
+
+def finish_signature(prepared: PreparedSignature, signature_value: bytes, output: PdfSource, *,
+                     timestamper: TimeStamper | None = None) -> None:
+    """Synchronous ``async_finish_signature``."""
+    asyncio.run(async_finish_signature(prepared, signature_value, output, timestamper=timestamper))
