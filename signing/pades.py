@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from asn1crypto import cms, x509
+from pkcs11.exceptions import PKCS11Error
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
 from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign import fields
+from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
 from pyhanko.sign.signers.pdf_cms import ExternalSigner
@@ -37,7 +39,7 @@ from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from signing.errors import EncryptedPdfError, InvalidPdfError, SigningError
+from signing.errors import EncryptedPdfError, InvalidPdfError, KeyUnavailableError, SigningError
 from signing.interfaces import AppearanceSpec, KeyBackend, SignatureSpec
 
 PdfSource = BinaryIO | str | os.PathLike
@@ -253,14 +255,10 @@ async def async_sign_pdf(input: PdfSource, output: PdfSource, key: KeyBackend, s
             raise InvalidPdfError(f"the PDF could not be signed: {exc}") from exc
         except OSError as exc:
             raise SigningError(f"writing the signed PDF failed: {exc}") from exc
-        except Exception as exc:  # pyHanko's SigningError and friends
-            if type(exc).__module__.startswith(("pyhanko", "pkcs11")):
-                from signing.errors import KeyUnavailableError
-
-                if type(exc).__module__.startswith("pkcs11"):
-                    raise KeyUnavailableError(f"the token failed: {type(exc).__name__}") from exc
-                raise SigningError(f"signing failed: {exc}") from exc
-            raise
+        except PKCS11Error as exc:
+            raise KeyUnavailableError(f"the token failed: {type(exc).__name__}") from exc
+        except PyHankoSigningError as exc:
+            raise SigningError(f"signing failed: {exc}") from exc
 
 
 def sign_pdf(input: PdfSource, output: PdfSource, key: KeyBackend, spec: SignatureSpec, *,
@@ -368,10 +366,8 @@ async def async_finish_signature(prepared: PreparedSignature, signature_value: b
     buffer = io.BytesIO(prepared.pdf)
     try:
         await PdfTBSDocument.async_finish_signing(buffer, prepared_digest=digest, signature_cms=sig_cms)
-    except Exception as exc:
-        if type(exc).__module__.startswith("pyhanko"):
-            raise SigningError(f"embedding the signature failed: {exc}") from exc
-        raise
+    except (PyHankoSigningError, PdfError) as exc:
+        raise SigningError(f"embedding the signature failed: {exc}") from exc
     buffer.seek(0)
     if isinstance(output, (str, os.PathLike)):
         with _output_file(output) as fh:

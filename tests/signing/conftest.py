@@ -117,9 +117,7 @@ class TestPki:
 
     def issue_signer(self, public_key, cn: str) -> asn1_x509.Certificate:
         """A signer certificate for a key held elsewhere (a token)."""
-        stub = Issued(key=None, cert=None)  # type: ignore[arg-type]
         cert = _issue(_name(cn), _PublicOnly(public_key), self.ca, ca=False)
-        del stub
         return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
     @property
