@@ -41,8 +41,8 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing.errors import EncryptedPdfError, InvalidPdfError, KeyUnavailableError, SigningError
 from signing.interfaces import AppearanceSpec, KeyBackend, SignatureSpec
+from signing.pdf_input import PARSE_ERRORS, PdfSource, input_stream, parse_pdf
 
-PdfSource = BinaryIO | str | os.PathLike
 CHUNK = 1024 * 1024
 
 # Space for the CMS blob. B-B holds the chain; B-T adds a TSA token and its chain; LT/LTA
@@ -51,41 +51,19 @@ _RESERVED = {"B-B": 16 * 1024, "B-T": 32 * 1024, "B-LT": 48 * 1024, "B-LTA": 48 
 _DOCMDP = {"no_changes": fields.MDPPerm.NO_CHANGES, "fill_forms": fields.MDPPerm.FILL_FORMS,
            "annotate": fields.MDPPerm.ANNOTATE}
 _DEFAULT_LINES = ("Ký bởi: %(signer)s", "%(org)s", "Thời gian: %(ts)s")
-# Errors a damaged file can raise from deep inside the parser, besides pyHanko's own.
-_PARSE_ERRORS = (PdfError, ValueError, KeyError, IndexError, TypeError, AttributeError,
-                 AssertionError, RecursionError, EOFError, UnicodeDecodeError)
 
 
 # --- input and output -------------------------------------------------------------------------
 
-@contextmanager
-def _input_stream(source: PdfSource) -> Iterator[BinaryIO]:
-    if isinstance(source, (str, os.PathLike)):
-        try:
-            with open(source, "rb") as fh:
-                yield fh
-        except OSError as exc:
-            raise InvalidPdfError(f"cannot read {source}: {exc.strerror}") from exc
-    else:
-        yield source
-
-
 def open_writer(stream: BinaryIO) -> IncrementalPdfFileWriter:
     """An incremental writer on ``stream``, with pyHanko's and the parser's errors translated."""
-    head = stream.read(1024)
-    stream.seek(0)
-    if b"%PDF-" not in head:
-        raise InvalidPdfError("not a PDF file (no %PDF- header)")
-    try:
-        writer = IncrementalPdfFileWriter(stream, strict=False)
-    except _PARSE_ERRORS as exc:
-        raise InvalidPdfError(f"unreadable PDF: {exc}") from exc
+    writer = parse_pdf(stream, lambda s: IncrementalPdfFileWriter(s, strict=False))
     if writer.prev.encrypted:
         raise EncryptedPdfError("the PDF is encrypted; decrypt it before signing")
     try:
         writer.root  # noqa: B018 - resolve the catalog now, so a damaged file fails here
         writer.prev.root["/Pages"]  # noqa: B018
-    except _PARSE_ERRORS as exc:
+    except PARSE_ERRORS as exc:
         raise InvalidPdfError(f"unreadable PDF structure: {exc}") from exc
     return writer
 
@@ -238,7 +216,7 @@ async def async_sign_pdf(input: PdfSource, output: PdfSource, key: KeyBackend, s
     _check_level(spec, timestamper, validation_context)
     reserved = spec.bytes_reserved or _RESERVED[spec.level]
     with ExitStack() as stack:
-        in_stream = stack.enter_context(_input_stream(input))
+        in_stream = stack.enter_context(input_stream(input))
         writer = open_writer(in_stream)
         pdf_signer, params = _pdf_signer(writer, key.signer(), key.certificate, spec, timestamper,
                                          validation_context)
@@ -251,7 +229,7 @@ async def async_sign_pdf(input: PdfSource, output: PdfSource, key: KeyBackend, s
                                             output=out_stream, chunk_size=CHUNK)
         except SigningError:
             raise
-        except _PARSE_ERRORS as exc:
+        except PARSE_ERRORS as exc:
             raise InvalidPdfError(f"the PDF could not be signed: {exc}") from exc
         except OSError as exc:
             raise SigningError(f"writing the signed PDF failed: {exc}") from exc
@@ -329,7 +307,7 @@ async def async_prepare_signature(input: PdfSource, certificate: x509.Certificat
     _check_level(spec, timestamper, None)
     registry = SimpleCertificateStore.from_certs([certificate, *chain])
     placeholder = ExternalSigner(certificate, registry, signature_value=512)
-    with _input_stream(input) as in_stream:
+    with input_stream(input) as in_stream:
         writer = open_writer(in_stream)
         pdf_signer, params = _pdf_signer(writer, placeholder, certificate, spec, timestamper, None)
         buffer = io.BytesIO()
@@ -337,7 +315,7 @@ async def async_prepare_signature(input: PdfSource, certificate: x509.Certificat
             prep, _tbs, out = await pdf_signer.async_digest_doc_for_signing(
                 writer, bytes_reserved=spec.bytes_reserved or _RESERVED[spec.level],
                 appearance_text_params=params, output=buffer, chunk_size=CHUNK)
-        except _PARSE_ERRORS as exc:
+        except PARSE_ERRORS as exc:
             raise InvalidPdfError(f"the PDF could not be prepared: {exc}") from exc
     signed_attrs = await placeholder.signed_attrs(prep.document_digest, spec.md_algorithm, use_pades=True)
     der = signed_attrs.dump()

@@ -25,7 +25,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from signing.errors import EncryptedPdfError, InvalidPdfError
-from signing.pades import _PARSE_ERRORS, PdfSource, _input_stream
+from signing.pdf_input import PARSE_ERRORS, PdfSource, input_stream, parse_pdf
 
 Indication = Literal["TOTAL-PASSED", "TOTAL-FAILED", "INDETERMINATE"]
 _RANK = {"TOTAL-PASSED": 0, "INDETERMINATE": 1, "TOTAL-FAILED": 2}
@@ -132,19 +132,12 @@ class ValidationReport:
 # --- reading ----------------------------------------------------------------------------------
 
 def _open_reader(stream: BinaryIO) -> PdfFileReader:
-    head = stream.read(1024)
-    stream.seek(0)
-    if b"%PDF-" not in head:
-        raise InvalidPdfError("not a PDF file (no %PDF- header)")
-    try:
-        reader = PdfFileReader(stream, strict=False)
-    except _PARSE_ERRORS as exc:
-        raise InvalidPdfError(f"unreadable PDF: {exc}") from exc
+    reader = parse_pdf(stream, lambda s: PdfFileReader(s, strict=False))
     if reader.encrypted:
         raise EncryptedPdfError("the PDF is encrypted; decrypt it before validating")
     try:
         reader.root["/Pages"]  # noqa: B018
-    except _PARSE_ERRORS as exc:
+    except PARSE_ERRORS as exc:
         raise InvalidPdfError(f"unreadable PDF structure: {exc}") from exc
     return reader
 
@@ -155,12 +148,12 @@ def _collect(reader: PdfFileReader) -> tuple[list[EmbeddedPdfSignature], list[tu
     good, broken = [], []
     try:
         found = list(enumerate_sig_fields(reader, filled_status=True))
-    except _PARSE_ERRORS as exc:
+    except PARSE_ERRORS as exc:
         raise InvalidPdfError(f"unreadable signature fields: {exc}") from exc
     for name, _value, field_ref in found:
         try:
             good.append(EmbeddedPdfSignature(reader, field_ref, name))
-        except (SignatureValidationError, *_PARSE_ERRORS) as exc:
+        except (SignatureValidationError, *PARSE_ERRORS) as exc:
             broken.append((str(name), f"{type(exc).__name__}: {exc}"))
     good.sort(key=lambda sig: sig.signed_revision)
     return good, broken
@@ -268,7 +261,7 @@ async def _validate_one(sig: EmbeddedPdfSignature, vc: ValidationContext, dss_re
             status = await async_validate_pdf_timestamp(sig, validation_context=vc)
         else:
             status = await async_validate_pdf_signature(sig, vc, ts_validation_context=vc)
-    except (SignatureValidationError, *_PARSE_ERRORS) as exc:
+    except (SignatureValidationError, *PARSE_ERRORS) as exc:
         return SignatureResult(**base, indication="TOTAL-FAILED", sub_indication="FORMAT_FAILURE", intact=False,
                                valid=False, trusted=False, signer=_signer_info(_safe_signer_cert(sig)),
                                signing_time=None, timestamp_time=None, timestamp_valid=None, pades_level=None,
@@ -297,7 +290,7 @@ async def _validate_one(sig: EmbeddedPdfSignature, vc: ValidationContext, dss_re
 def _safe_signer_cert(sig: EmbeddedPdfSignature) -> x509.Certificate | None:
     try:
         return sig.signer_cert
-    except (SignatureValidationError, *_PARSE_ERRORS):
+    except (SignatureValidationError, *PARSE_ERRORS):
         return None
 
 
@@ -310,11 +303,11 @@ async def async_validate_pdf(input: PdfSource | bytes, trust_roots: Iterable[x50
     """Validate every signature and document timestamp in ``input`` against ``trust_roots``."""
     trust_roots, other_certs = list(trust_roots), list(other_certs)
     with ExitStack() as stack:
-        stream = io.BytesIO(input) if isinstance(input, bytes) else stack.enter_context(_input_stream(input))
+        stream = io.BytesIO(input) if isinstance(input, bytes) else stack.enter_context(input_stream(input))
         reader = _open_reader(stream)
         try:
             dss_rev = _dss_revision(reader)
-        except _PARSE_ERRORS as exc:
+        except PARSE_ERRORS as exc:
             raise InvalidPdfError(f"unreadable DSS: {exc}") from exc
         signatures, broken = _collect(reader)
         doc_ts_revs = [s.signed_revision for s in signatures if s.sig_object_type == "/DocTimeStamp"]
