@@ -103,7 +103,22 @@ class CryptographySigner(Signer):
         return self._key.sign(data, ec.ECDSA(algorithm))
 
 
-class FileKeyBackend:
+class _FixedIdentity:
+    """``certificate`` and ``chain`` for backends that know both when they are built."""
+
+    _certificate: x509.Certificate
+    _chain: list[x509.Certificate]
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self._certificate
+
+    @property
+    def chain(self) -> list[x509.Certificate]:
+        return list(self._chain)
+
+
+class FileKeyBackend(_FixedIdentity):
     """A private key and certificate from a PKCS#12 or PEM file: for development and tests."""
 
     def __init__(self, key: PrivateKey, certificate: x509.Certificate,
@@ -148,14 +163,6 @@ class FileKeyBackend:
         except ValueError as exc:
             raise KeyUnavailableError("cannot parse the certificate") from exc
         return cls(private_key, certificate, chain_certs)
-
-    @property
-    def certificate(self) -> x509.Certificate:
-        return self._certificate
-
-    @property
-    def chain(self) -> list[x509.Certificate]:
-        return list(self._chain)
 
     def signer(self) -> Signer:
         return self._signer
@@ -288,7 +295,7 @@ class _DigestCallbackSigner(Signer):
         return await asyncio.to_thread(self._backend.sign_digest, digest, digest_algorithm)
 
 
-class DigestSigningBackend:
+class DigestSigningBackend(_FixedIdentity):
     """Remote signing by digest: the key lives elsewhere (a CSC service, another backend, a
     person's token) and is reached through ``sign_digest_fn(digest, digest_algorithm)``."""
 
@@ -303,14 +310,6 @@ class DigestSigningBackend:
     def wrapping(cls, backend: object) -> DigestSigningBackend:
         """Reach another backend through its ``sign_digest`` only (as a remote service would)."""
         return cls(backend.certificate, backend.chain, backend.sign_digest)
-
-    @property
-    def certificate(self) -> x509.Certificate:
-        return self._certificate
-
-    @property
-    def chain(self) -> list[x509.Certificate]:
-        return list(self._chain)
 
     def signer(self) -> Signer:
         return _DigestCallbackSigner(self)
