@@ -17,17 +17,13 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import IO, BinaryIO
 
 from asn1crypto import cms, x509
 from pkcs11.exceptions import PKCS11Error
-from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
-from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
-from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign import fields
 from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
@@ -35,12 +31,12 @@ from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
 from pyhanko.sign.signers.pdf_cms import ExternalSigner
 from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
 from pyhanko.sign.timestamps.api import TimeStamper
-from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from signing.appearance import stamp_style
 from signing.errors import EncryptedPdfError, InvalidPdfError, KeyUnavailableError, SigningError
-from signing.interfaces import AppearanceSpec, KeyBackend, SignatureSpec
+from signing.interfaces import KeyBackend, SignatureSpec
 from signing.pdf_input import PARSE_ERRORS, PdfSource, input_stream, parse_pdf
 
 CHUNK = 1024 * 1024
@@ -50,7 +46,6 @@ CHUNK = 1024 * 1024
 _RESERVED = {"B-B": 16 * 1024, "B-T": 32 * 1024, "B-LT": 48 * 1024, "B-LTA": 48 * 1024}
 _DOCMDP = {"no_changes": fields.MDPPerm.NO_CHANGES, "fill_forms": fields.MDPPerm.FILL_FORMS,
            "annotate": fields.MDPPerm.ANNOTATE}
-_DEFAULT_LINES = ("Ký bởi: %(signer)s", "%(org)s", "Thời gian: %(ts)s")
 
 
 # --- input and output -------------------------------------------------------------------------
@@ -66,75 +61,6 @@ def open_writer(stream: BinaryIO) -> IncrementalPdfFileWriter:
     except PARSE_ERRORS as exc:
         raise InvalidPdfError(f"unreadable PDF structure: {exc}") from exc
     return writer
-
-
-# --- appearance -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _CachedFontFactory(GlyphAccumulatorFactory):
-    """Reads the font file once per process, not once per signature."""
-
-    def create_font_engine(self, writer, obj_stream=None) -> GlyphAccumulator:
-        if obj_stream is None and writer.stream_xrefs and self.create_objstream_if_needed:
-            obj_stream = writer.prepare_object_stream()
-        return GlyphAccumulator(writer=writer, font_handle=io.BytesIO(_font_bytes(self.font_file)),
-                                font_size=self.font_size, obj_stream=obj_stream)
-
-
-# Latin, Vietnamese (Latin Extended Additional), combining marks, punctuation, ₫ and №.
-_VIETNAMESE_RANGES = ((0x20, 0x7E), (0xA0, 0x24F), (0x300, 0x36F), (0x1E00, 0x1EFF),
-                      (0x2000, 0x206F), (0x20A0, 0x20BF), (0x2116, 0x2116))
-
-
-@lru_cache(maxsize=8)
-def _font_bytes(path: str) -> bytes:
-    """The font cut down once per process to what Vietnamese text needs.
-
-    pyHanko subsets the font for every signature; on the full Noto Serif (thousands of glyphs and
-    large layout tables) that costs ~300 ms, on this cut-down copy a few ms."""
-    from fontTools import subset
-    from fontTools.ttLib import TTFont
-
-    try:
-        font = TTFont(path)
-    except (OSError, ValueError) as exc:
-        raise SigningError(f"cannot read font {path}: {exc}") from exc
-    options = subset.Options()
-    # No GSUB/GPOS: pyHanko re-reads them on every signature, and NFC text needs no shaping
-    # (Vietnamese letters are precomposed in U+1E00-1EFF); only kerning is lost.
-    options.layout_features = []
-    options.drop_tables += ["GSUB", "GPOS", "GDEF", "kern"]
-    options.name_IDs = ["*"]
-    options.notdef_outline = True
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(unicodes=[c for low, high in _VIETNAMESE_RANGES for c in range(low, high + 1)])
-    subsetter.subset(font)
-    out = io.BytesIO()
-    font.save(out)
-    return out.getvalue()
-
-
-@lru_cache(maxsize=32)
-def _stamp_style(appearance: AppearanceSpec) -> TextStampStyle:
-    font = (_CachedFontFactory(appearance.font_path, font_size=int(appearance.font_size))
-            if appearance.font_path else None)
-    box_style = TextBoxStyle(font=font, font_size=int(appearance.font_size)) if font else TextBoxStyle(
-        font_size=int(appearance.font_size))
-    background = None
-    if appearance.image_path:
-        try:
-            from PIL import Image
-
-            background = PdfImage(Image.open(appearance.image_path))
-        except OSError as exc:
-            raise SigningError(f"cannot read image {appearance.image_path}: {exc}") from exc
-    return TextStampStyle(
-        stamp_text=unicodedata.normalize("NFC", "\n".join(appearance.lines or _DEFAULT_LINES)),
-        text_box_style=box_style,
-        background=background,
-        border_width=appearance.border_width,
-        timestamp_format="%d/%m/%Y %H:%M:%S %z",
-    )
 
 
 def _organisation(cert: x509.Certificate) -> str:
@@ -196,7 +122,7 @@ def _pdf_signer(writer: IncrementalPdfFileWriter, signer, certificate: x509.Cert
     if spec.appearance is not None:
         page = _page_index(writer, spec.appearance.page)
         new_field = fields.SigFieldSpec(sig_field_name=name, on_page=page, box=spec.appearance.box)
-        style = _stamp_style(spec.appearance)
+        style = stamp_style(spec.appearance)
         params = {"org": unicodedata.normalize("NFC", _organisation(certificate))}
     pdf_signer = PdfSigner(_metadata(spec, name, validation_context), signer=signer,
                            timestamper=timestamper if spec.level != "B-B" else None,
