@@ -55,6 +55,52 @@ class JobSettings(BaseModel):
     """Stop re-sending a job that keeps failing; it stays visible as pending in the outbox."""
 
 
+class SigningSettings(BaseModel):
+    """PAdES signing and validation: the development PKI, production trust, the public validator."""
+
+    pki_dir: Path | None = None
+    """Development PKI directory; defaults to ``<data_dir>/pki`` (created by ``docsvc pki init``
+    and on the first ``docsvc serve``)."""
+    public_base_url: str = "http://127.0.0.1:8000"
+    """Where this service is reached; the development PKI puts ``<url>/pki/...`` (OCSP, CRL,
+    TSA, CA certificates) into the certificates it issues."""
+    use_dev_pki: bool = True
+    """Trust the development PKI's root and use its TSA/OCSP. Production sets this to false and
+    gives ``trust_roots`` and ``tsa_url``."""
+    trust_roots: list[Path] = []
+    """PEM or DER files of trusted root certificates (production)."""
+    tsa_url: str | None = None
+    """RFC 3161 timestamp authority (production)."""
+    tsa_username: str | None = None
+    tsa_password: SecretStr | None = None
+    fetch_revocation: bool = True
+    """Fetch OCSP/CRL answers online when validating or collecting B-LT data."""
+    revocation_cache_dir: Path | None = None
+    """Fetched OCSP/CRL answers are cached here; defaults to ``<data_dir>/revocation-cache``."""
+    revocation_cache_seconds: int = Field(default=3600, ge=0)
+    issue_level: Literal["B-B", "B-T", "B-LT", "B-LTA"] = "B-LTA"
+    """PAdES level of the organisation's signature when a document is issued."""
+    max_validation_upload_bytes: int = Field(default=50 * 1024**2, ge=1)
+    """Largest PDF the public validation endpoint accepts."""
+    validation_rate_per_minute: int = Field(default=30, ge=1)
+    """Public validation requests allowed per client address and minute."""
+
+
+class AxisSettings(BaseModel):
+    """The national document interlink axis (Trục liên thông văn bản quốc gia)."""
+
+    endpoint: str | None = None
+    """Base URL of the axis (or of a ``docsvc axis-hub``); ``None`` disables external exchange."""
+    agency_id: str | None = None
+    """This service's agency identifier on the axis (a QCVN 102 OrganId)."""
+    client_secret: SecretStr | None = None
+    """Credential presented to the axis."""
+    poll_seconds: int = Field(default=60, ge=1)
+    """How often received packages are fetched."""
+    max_package_bytes: int = Field(default=300 * 1024**2, ge=1)
+    """Largest edXML package accepted."""
+
+
 class Settings(BaseSettings):
     """docsvc configuration. Every field can be set as ``DOCSVC_<NAME>`` (nested: ``__``)."""
 
@@ -73,6 +119,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
     auth: AuthSettings = AuthSettings()
     jobs: JobSettings = JobSettings()
+    signing: SigningSettings = SigningSettings()
+    axis: AxisSettings = AxisSettings()
     root_organ_id: str = "000.00.00.H41"
     """Mã định danh of the province's top organisation, created on first start."""
     root_organisation_name: str = "Ủy ban nhân dân tỉnh"
@@ -113,6 +161,14 @@ class Settings(BaseSettings):
     @property
     def objects_path(self) -> Path:
         return self.object_store.path or self.data_dir / "objects"
+
+    @property
+    def pki_path(self) -> Path:
+        return self.signing.pki_dir or self.data_dir / "pki"
+
+    @property
+    def revocation_cache_path(self) -> Path:
+        return self.signing.revocation_cache_dir or self.data_dir / "revocation-cache"
 
     def signing_secret(self) -> str:
         """The token-signing secret; in development a random one persisted in the data dir."""
