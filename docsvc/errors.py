@@ -79,3 +79,15 @@ class IntegrityFailedError(DocsvcError):
 
 class StorageUnavailableError(DocsvcError):
     code = "storage_unavailable"
+
+
+class RateLimitedError(DocsvcError):
+    """Too many requests from one client in the current window."""
+
+    code = "rate_limited"
+
+
+class UpstreamUnavailableError(DocsvcError):
+    """A service we depend on (timestamp authority, OCSP responder, the interlink axis) failed."""
+
+    code = "upstream_unavailable"

@@ -21,6 +21,8 @@ STATUS_BY_ERROR: dict[type[errors.DocsvcError], int] = {
     errors.UnsupportedMediaError: 415,
     errors.IntegrityFailedError: 500,
     errors.StorageUnavailableError: 503,
+    errors.RateLimitedError: 429,
+    errors.UpstreamUnavailableError: 502,
 }
 
 HTTP_CODES = {400: "bad_request", 401: "authentication_failed", 403: "permission_denied",
