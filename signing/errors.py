@@ -20,3 +20,7 @@ class KeyUnavailableError(SigningError):
 
 class PkiError(SigningError):
     """The development PKI could not be created, read or used."""
+
+
+class TrustConfigError(SigningError):
+    """The trust configuration is unusable: no trust roots, an unreadable certificate file, a bad cache directory."""

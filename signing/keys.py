@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from asn1crypto import algos, x509
+from asn1crypto import algos, cms, x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -88,11 +88,32 @@ class CryptographySigner(Signer):
                  chain: Sequence[x509.Certificate], *, embed_roots: bool = True) -> None:
         self._key = key
         self._placeholder = bytes(_max_signature_size(key))
+        self._templates: dict[str, _CmsTemplate] = {}
         super().__init__(
             signing_cert=certificate,
             cert_registry=SimpleCertificateStore.from_certs([certificate, *chain]),
             embed_roots=embed_roots,
         )
+
+    async def async_sign(self, data_digest: bytes, digest_algorithm: str, dry_run=False, use_pades=False,
+                         timestamper=None, signed_attr_settings=None, is_pdf_sig=True, encap_content_info=None):
+        """PAdES CMS from DER pieces cached per digest algorithm (see :class:`_CmsTemplate`);
+        anything unusual (dry runs, extra attributes, non-PDF content) takes pyHanko's path."""
+        settings = signed_attr_settings
+        usual = (not dry_run and use_pades and is_pdf_sig and encap_content_info is None
+                 and (settings is None or (settings.adobe_revinfo_attr is None
+                                           and settings.cades_signed_attrs is None))
+                 and not self.attribute_certs and self.signed_attr_prov_spec is None
+                 and self.unsigned_attr_prov_spec is None)
+        if not usual:
+            return await super().async_sign(data_digest, digest_algorithm, dry_run, use_pades, timestamper,
+                                             signed_attr_settings, is_pdf_sig, encap_content_info)
+        template = self._templates.get(digest_algorithm)
+        if template is None:
+            dummy = await super().async_sign(bytes(len(data_digest)), digest_algorithm, dry_run=True,
+                                             use_pades=True)
+            template = self._templates[digest_algorithm] = _CmsTemplate(dummy)
+        return await template.sign(data_digest, digest_algorithm, self, timestamper)
 
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         if dry_run:
@@ -101,6 +122,54 @@ class CryptographySigner(Signer):
         if isinstance(self._key, rsa.RSAPrivateKey):
             return self._key.sign(data, padding.PKCS1v15(), algorithm)
         return self._key.sign(data, ec.ECDSA(algorithm))
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    if n < 0x80:
+        return bytes((tag, n)) + body
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(size))) + size + body
+
+
+_OID_MESSAGE_DIGEST = bytes.fromhex("06092a864886f70d010904")
+_OID_TIMESTAMP_TOKEN = bytes.fromhex("060b2a864886f70d010910020e")
+_OID_SIGNED_DATA = bytes.fromhex("06092a864886f70d010702")
+
+
+class _CmsTemplate:
+    """The parts of a PAdES CMS SignedData that are the same for every signature of one key:
+    certificates, algorithm identifiers, the signer identifier and the content-type and
+    signing-certificate-v2 attributes, taken as DER from a pyHanko dry run once.
+
+    Per signature only the message-digest attribute, the signature value and (B-T) the timestamp
+    token are new, and they are spliced in as bytes: asn1crypto re-serialises a CMS built in
+    memory (certificates included) on every ``dump()``, which was most of the signing time."""
+
+    def __init__(self, dry_run: cms.ContentInfo) -> None:
+        signed_data = dry_run["content"]
+        signer_info = signed_data["signer_infos"][0]
+        self.head = b"".join(signed_data[name].dump() for name in ("version", "digest_algorithms",
+                                                                   "encap_content_info", "certificates"))
+        self.signer_head = signer_info["version"].dump() + signer_info["sid"].dump() + \
+            signer_info["digest_algorithm"].dump()
+        self.signature_algorithm = signer_info["signature_algorithm"].dump()
+        self.fixed_attrs = [attr.dump() for attr in signer_info["signed_attrs"]
+                            if attr["type"].native != "message_digest"]
+
+    async def sign(self, data_digest: bytes, digest_algorithm: str, signer: Signer, timestamper) -> cms.ContentInfo:
+        digest_attr = _der(0x30, _OID_MESSAGE_DIGEST + _der(0x31, _der(0x04, data_digest)))
+        attrs = b"".join(sorted([*self.fixed_attrs, digest_attr]))  # DER: a SET OF is sorted
+        signature = await signer.async_sign_raw(_der(0x31, attrs), digest_algorithm)
+        unsigned = b""
+        if timestamper is not None:
+            imprint = hashlib.new(digest_algorithm, signature).digest()
+            token = await timestamper.async_timestamp(imprint, digest_algorithm)
+            unsigned = _der(0xA1, _der(0x30, _OID_TIMESTAMP_TOKEN + _der(0x31, token.dump())))
+        signer_info = _der(0x30, self.signer_head + _der(0xA0, attrs) + self.signature_algorithm
+                           + _der(0x04, signature) + unsigned)
+        signed_data = _der(0x30, self.head + _der(0x31, signer_info))
+        return cms.ContentInfo.load(_der(0x30, _OID_SIGNED_DATA + _der(0xA0, signed_data)))
 
 
 class _FixedIdentity:

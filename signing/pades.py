@@ -8,6 +8,7 @@ path peaks at ~4× a big file's size)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 import os
@@ -23,15 +24,17 @@ from typing import IO, BinaryIO
 from asn1crypto import cms, x509
 from pkcs11.exceptions import PKCS11Error
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields
 from pyhanko.sign.general import SigningError as PyHankoSigningError
-from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
+from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, PdfTimeStamper
 from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
 from pyhanko.sign.signers.pdf_cms import ExternalSigner
 from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
 from pyhanko.sign.timestamps.api import TimeStamper
+from pyhanko.sign.validation.dss import async_add_validation_info
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing.appearance import stamp_style
@@ -44,6 +47,7 @@ CHUNK = 1024 * 1024
 # Space for the CMS blob. B-B holds the chain; B-T adds a TSA token and its chain; LT/LTA
 # revocation data goes to the DSS, but the margin absorbs varying TSA responses (#515).
 _RESERVED = {"B-B": 16 * 1024, "B-T": 32 * 1024, "B-LT": 48 * 1024, "B-LTA": 48 * 1024}
+_LONG_TERM = ("B-LT", "B-LTA")
 _DOCMDP = {"no_changes": fields.MDPPerm.NO_CHANGES, "fill_forms": fields.MDPPerm.FILL_FORMS,
            "annotate": fields.MDPPerm.ANNOTATE}
 
@@ -132,6 +136,25 @@ def _pdf_signer(writer: IncrementalPdfFileWriter, signer, certificate: x509.Cert
 
 # --- one-phase signing ------------------------------------------------------------------------
 
+@contextmanager
+def _translated_errors(what: str) -> Iterator[None]:
+    """pyHanko's, the parser's, the token's and the file system's errors as ours."""
+    try:
+        yield
+    except SigningError:
+        raise
+    except PyHankoSigningError as exc:
+        # pyHanko's SigningError is a PdfError too: catch it before the parser's errors.
+        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+        raise SigningError(f"signing failed: {exc}{cause}") from exc
+    except PARSE_ERRORS as exc:
+        raise InvalidPdfError(f"{what}: {exc}") from exc
+    except OSError as exc:
+        raise SigningError(f"writing the signed PDF failed: {exc}") from exc
+    except PKCS11Error as exc:
+        raise KeyUnavailableError(f"the token failed: {type(exc).__name__}") from exc
+
+
 async def async_sign_pdf(input: PdfSource, output: PdfSource, key: KeyBackend, spec: SignatureSpec, *,
                          timestamper: TimeStamper | None = None,
                          validation_context: ValidationContext | None = None) -> None:
@@ -151,18 +174,14 @@ async def async_sign_pdf(input: PdfSource, output: PdfSource, key: KeyBackend, s
         else:
             out_stream = output
         try:
-            await pdf_signer.async_sign_pdf(writer, bytes_reserved=reserved, appearance_text_params=params,
-                                            output=out_stream, chunk_size=CHUNK)
-        except SigningError:
-            raise
-        except PARSE_ERRORS as exc:
-            raise InvalidPdfError(f"the PDF could not be signed: {exc}") from exc
-        except OSError as exc:
-            raise SigningError(f"writing the signed PDF failed: {exc}") from exc
-        except PKCS11Error as exc:
-            raise KeyUnavailableError(f"the token failed: {type(exc).__name__}") from exc
-        except PyHankoSigningError as exc:
-            raise SigningError(f"signing failed: {exc}") from exc
+            with _translated_errors("the PDF could not be signed"):
+                await pdf_signer.async_sign_pdf(writer, bytes_reserved=reserved, appearance_text_params=params,
+                                                output=out_stream, chunk_size=CHUNK)
+        finally:
+            if validation_context is not None:
+                # Release the HTTP session the context opened to fetch revocation data (the context
+                # stays usable: the next operation opens a new one).
+                await validation_context.aclose()
 
 
 def sign_pdf(input: PdfSource, output: PdfSource, key: KeyBackend, spec: SignatureSpec, *,
@@ -221,28 +240,34 @@ class PreparedSignature:
     """DER of the issuing certificates."""
 
     level: str
-    """The PAdES level requested (B-B or B-T in this slice)."""
+    """The PAdES level requested. B-LT and B-LTA are prepared as B-T; phase two embeds the
+    revocation data (and the document timestamp) after the signature."""
+
+    field_name: str = ""
+    """The signature field, so phase two can find the signature to extend to B-LT/B-LTA."""
 
 
 async def async_prepare_signature(input: PdfSource, certificate: x509.Certificate, chain: list[x509.Certificate],
                                   spec: SignatureSpec, *, timestamper: TimeStamper | None = None
                                   ) -> PreparedSignature:
-    """Phase one: reserve the signature, digest the document and build the signed attributes."""
-    if spec.level not in ("B-B", "B-T"):
-        raise SigningError("two-phase signing supports B-B and B-T; extend to LT afterwards (add_validation_info)")
-    _check_level(spec, timestamper, None)
+    """Phase one: reserve the signature, digest the document and build the signed attributes.
+
+    Any level: B-LT/B-LTA need nothing more here (the validation context is for phase two)."""
+    if spec.level != "B-B" and timestamper is None:
+        raise SigningError(f"PAdES {spec.level} needs a timestamper (a TSA)")
     registry = SimpleCertificateStore.from_certs([certificate, *chain])
     placeholder = ExternalSigner(certificate, registry, signature_value=512)
+    # The CMS of an LT/LTA signature is a B-T one; what makes it LT/LTA comes after it.
+    phase_one_spec = dataclasses.replace(spec, level="B-T") if spec.level in _LONG_TERM else spec
     with input_stream(input) as in_stream:
         writer = open_writer(in_stream)
-        pdf_signer, params = _pdf_signer(writer, placeholder, certificate, spec, timestamper, None)
+        pdf_signer, params = _pdf_signer(writer, placeholder, certificate, phase_one_spec, timestamper, None)
+        field_name = pdf_signer.signature_meta.field_name
         buffer = io.BytesIO()
-        try:
+        with _translated_errors("the PDF could not be prepared"):
             prep, _tbs, out = await pdf_signer.async_digest_doc_for_signing(
                 writer, bytes_reserved=spec.bytes_reserved or _RESERVED[spec.level],
                 appearance_text_params=params, output=buffer, chunk_size=CHUNK)
-        except PARSE_ERRORS as exc:
-            raise InvalidPdfError(f"the PDF could not be prepared: {exc}") from exc
     signed_attrs = await placeholder.signed_attrs(prep.document_digest, spec.md_algorithm, use_pades=True)
     der = signed_attrs.dump()
     return PreparedSignature(
@@ -250,34 +275,65 @@ async def async_prepare_signature(input: PdfSource, certificate: x509.Certificat
         digest_algorithm=spec.md_algorithm, signed_attributes=der, pdf=out.getvalue(),
         document_digest=prep.document_digest, reserved_start=prep.reserved_region_start,
         reserved_end=prep.reserved_region_end, certificate=certificate.dump(),
-        chain=tuple(c.dump() for c in chain), level=spec.level)
+        chain=tuple(c.dump() for c in chain), level=spec.level, field_name=field_name)
 
 
 async def async_finish_signature(prepared: PreparedSignature, signature_value: bytes, output: PdfSource, *,
-                                 timestamper: TimeStamper | None = None) -> None:
-    """Phase two: wrap the raw ``signature_value`` in CMS (adding the signature timestamp for B-T)
-    and write the signed PDF to ``output``."""
-    if prepared.level == "B-T" and timestamper is None:
-        raise SigningError("a B-T signature needs the timestamper in phase two")
+                                 timestamper: TimeStamper | None = None,
+                                 validation_context: ValidationContext | None = None) -> None:
+    """Phase two: wrap the raw ``signature_value`` in CMS (adding the signature timestamp from
+    B-T on), embed it, and for B-LT/B-LTA add the revocation data (DSS) and, for B-LTA, a
+    document timestamp, each as an incremental update. ``validation_context`` must be able to
+    fetch revocation data for B-LT/B-LTA; it is closed (``aclose``) at the end."""
+    if prepared.level != "B-B" and timestamper is None:
+        raise SigningError(f"a {prepared.level} signature needs the timestamper in phase two")
+    if prepared.level in _LONG_TERM and validation_context is None:
+        raise SigningError(f"a {prepared.level} signature needs a validation context in phase two")
     certificate = x509.Certificate.load(prepared.certificate)
     registry = SimpleCertificateStore.from_certs([certificate, *(x509.Certificate.load(c) for c in prepared.chain)])
     signer = ExternalSigner(certificate, registry, signature_value=signature_value)
     signed_attrs = cms.CMSAttributes.load(prepared.signed_attributes)
-    sig_cms = await signer.async_sign_prescribed_attributes(
-        prepared.digest_algorithm, signed_attrs=signed_attrs,
-        timestamper=timestamper if prepared.level == "B-T" else None)
-    digest = PreparedByteRangeDigest(prepared.document_digest, prepared.reserved_start, prepared.reserved_end)
     buffer = io.BytesIO(prepared.pdf)
     try:
-        await PdfTBSDocument.async_finish_signing(buffer, prepared_digest=digest, signature_cms=sig_cms)
-    except (PyHankoSigningError, PdfError) as exc:
-        raise SigningError(f"embedding the signature failed: {exc}") from exc
+        with _translated_errors("embedding the signature failed"):
+            sig_cms = await signer.async_sign_prescribed_attributes(
+                prepared.digest_algorithm, signed_attrs=signed_attrs,
+                timestamper=timestamper if prepared.level != "B-B" else None)
+            digest = PreparedByteRangeDigest(prepared.document_digest, prepared.reserved_start,
+                                             prepared.reserved_end)
+            await PdfTBSDocument.async_finish_signing(buffer, prepared_digest=digest, signature_cms=sig_cms)
+            if prepared.level in _LONG_TERM:
+                buffer = await _extend_to_long_term(buffer, prepared, timestamper, validation_context)
+    finally:
+        if validation_context is not None:
+            await validation_context.aclose()
     buffer.seek(0)
     if isinstance(output, (str, os.PathLike)):
         with _output_file(output) as fh:
             shutil.copyfileobj(buffer, fh, CHUNK)
     else:
         shutil.copyfileobj(buffer, output, CHUNK)
+
+
+async def _extend_to_long_term(signed: io.BytesIO, prepared: PreparedSignature, timestamper: TimeStamper,
+                               validation_context: ValidationContext) -> io.BytesIO:
+    """B-T → B-LT (DSS with the chain's and the TSA's revocation data) → B-LTA (document timestamp)."""
+    reader = PdfFileReader(signed, strict=False)
+    embedded = next((s for s in reader.embedded_regular_signatures if s.field_name == prepared.field_name), None)
+    if embedded is None:
+        raise SigningError(f"the signature field {prepared.field_name!r} vanished from the prepared PDF")
+    with_dss = io.BytesIO()
+    try:
+        await async_add_validation_info(embedded, validation_context, output=with_dss, chunk_size=CHUNK)
+    except (PathBuildingError, PathValidationError, ValidationError) as exc:
+        raise SigningError(f"cannot collect revocation data for the signer or the TSA: {exc}") from exc
+    if prepared.level != "B-LTA":
+        return with_dss
+    stamped = io.BytesIO()
+    await PdfTimeStamper(timestamper).async_timestamp_pdf(
+        IncrementalPdfFileWriter(with_dss, strict=False), prepared.digest_algorithm,
+        validation_context=validation_context, bytes_reserved=_RESERVED["B-T"], output=stamped, chunk_size=CHUNK)
+    return stamped
 
 
 def prepare_signature(input: PdfSource, certificate: x509.Certificate, chain: list[x509.Certificate],
@@ -287,6 +343,8 @@ def prepare_signature(input: PdfSource, certificate: x509.Certificate, chain: li
 
 
 def finish_signature(prepared: PreparedSignature, signature_value: bytes, output: PdfSource, *,
-                     timestamper: TimeStamper | None = None) -> None:
+                     timestamper: TimeStamper | None = None,
+                     validation_context: ValidationContext | None = None) -> None:
     """Synchronous ``async_finish_signature``."""
-    asyncio.run(async_finish_signature(prepared, signature_value, output, timestamper=timestamper))
+    asyncio.run(async_finish_signature(prepared, signature_value, output, timestamper=timestamper,
+                                       validation_context=validation_context))

@@ -19,13 +19,15 @@ from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 from pyhanko.sign.diff_analysis import ModificationLevel, SuspiciousModification
 from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
-from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
+from pyhanko.sign.validation.errors import SignatureValidationError, ValidationInfoReadingError
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from signing.errors import EncryptedPdfError, InvalidPdfError
 from signing.pdf_input import PARSE_ERRORS, PdfSource, input_stream, parse_pdf
+from signing.trust import TrustServices
 
 Indication = Literal["TOTAL-PASSED", "TOTAL-FAILED", "INDETERMINATE"]
 _RANK = {"TOTAL-PASSED": 0, "INDETERMINATE": 1, "TOTAL-FAILED": 2}
@@ -191,8 +193,9 @@ def _from_pyhanko_indic(indic: object) -> tuple[Indication, str]:
     return "INDETERMINATE", "CERTIFICATE_CHAIN_GENERAL_FAILURE"
 
 
-def _verdict(status, *, certification: bool) -> tuple[Indication, str | None]:
-    """Map pyHanko's status to EN 319 102-1, most fundamental failure first."""
+def _verdict(status, *, certification: bool, proven_time: bool = False) -> tuple[Indication, str | None]:
+    """Map pyHanko's status to EN 319 102-1, most fundamental failure first. ``proven_time``: the
+    status was computed at the time a timestamp proves, so a revocation then is final."""
     if not status.intact:
         return "TOTAL-FAILED", "HASH_FAILURE"
     if not status.valid:
@@ -206,6 +209,8 @@ def _verdict(status, *, certification: bool) -> tuple[Indication, str | None]:
     if isinstance(getattr(status, "diff_result", None), SuspiciousModification) or \
             getattr(status, "docmdp_ok", None) is False:
         return "INDETERMINATE", "SIG_CONSTRAINTS_FAILURE"
+    if status.revoked and proven_time:
+        return "TOTAL-FAILED", "REVOKED"
     if status.revoked:
         return "TOTAL-FAILED" if isinstance(status.trust_problem_indic, AdESFailure) else "INDETERMINATE", \
             (status.trust_problem_indic.name if status.trust_problem_indic else "REVOKED_NO_POE")
@@ -249,42 +254,117 @@ def _modifications(status) -> tuple[str | None, bool | None, str | None]:
     return (level.name if level is not None else None, permitted, str(suspicious) if suspicious else None)
 
 
-async def _validate_one(sig: EmbeddedPdfSignature, vc: ValidationContext, dss_rev: int | None,
-                        doc_ts_revs: Sequence[int]) -> SignatureResult:
+class _Contexts:
+    """Where validation contexts come from: a ``TrustServices`` or the plain old parameters.
+
+    Every context handed out is remembered and closed at the end (its HTTP session, if any)."""
+
+    def __init__(self, trust: TrustServices | None, trust_roots: list[x509.Certificate],
+                 other_certs: list[x509.Certificate], allow_fetching: bool, revocation_mode: str,
+                 validation_time: datetime | None) -> None:
+        self._trust, self._roots, self._others = trust, trust_roots, other_certs
+        self._fetch, self._mode, self.validation_time = allow_fetching, revocation_mode, validation_time
+        self._open: list[ValidationContext] = []
+
+    def current(self) -> ValidationContext:
+        """A context at the validation time (now, unless the caller chose another moment)."""
+        if self._trust is not None:
+            vc = self._trust.validation_context(self.validation_time)
+        else:
+            vc = ValidationContext(trust_roots=self._roots, other_certs=self._others, allow_fetching=self._fetch,
+                                   revocation_mode=self._mode, moment=self.validation_time)
+        self._open.append(vc)
+        return vc
+
+    def at_proven_time(self, dss: DocumentSecurityStore | None, moment: datetime,
+                       answers_now: ValidationContext) -> ValidationContext:
+        """A context at ``moment`` (a time a timestamp proves) that fetches nothing: it holds the
+        revocation data embedded in the document (the DSS) and the answers already fetched now, and
+        demands revocation data for every certificate of the chain."""
+        roots = list(self._trust.config.trust_roots) if self._trust is not None else self._roots
+        others = list(self._trust.config.other_certs) if self._trust is not None else self._others
+        kwargs = {"trust_roots": roots, "other_certs": others, "allow_fetching": False,
+                  "revocation_mode": "hard-fail", "moment": moment, "retroactive_revinfo": True,
+                  "ocsps": list(answers_now.ocsps), "crls": list(answers_now.crls)}
+        vc = dss.as_validation_context(kwargs) if dss is not None else ValidationContext(**kwargs)
+        self._open.append(vc)
+        return vc
+
+    async def aclose(self) -> None:
+        for vc in self._open:
+            await vc.aclose()
+        self._open.clear()
+
+
+async def _status_at_proven_time(sig: EmbeddedPdfSignature, status, contexts: _Contexts,
+                                 reader: PdfFileReader, vc_now: ValidationContext):
+    """Validation at the time the signature timestamp proves (EN 319 102-1 past signature
+    validation, simplified): the timestamp must pass now; the chain must be valid and not revoked
+    at that time, judged on the revocation data in the DSS and the answers fetched now.
+
+    Settles two cases the validation "now" cannot: a B-LT/B-LTA signature whose certificate has
+    expired since (passes), and a revoked certificate (fails if revoked before the proven time,
+    passes if revoked after it). ``None`` when no timestamp proves a time."""
+    ts = status.timestamp_validity
+    if not (status.intact and status.valid) or ts is None or not (ts.intact and ts.valid and ts.trusted):
+        return None
+    try:
+        dss = DocumentSecurityStore.read_dss(reader)
+    except NoDSSFoundError:
+        dss = None
+    except (ValidationInfoReadingError, *PARSE_ERRORS):
+        return None
+    past_vc = contexts.at_proven_time(dss, ts.timestamp, vc_now)
+    return await async_validate_pdf_signature(sig, past_vc, ts_validation_context=vc_now)
+
+
+async def _validate_one(sig: EmbeddedPdfSignature, contexts: _Contexts, reader: PdfFileReader,
+                        dss_rev: int | None, doc_ts_revs: Sequence[int]) -> SignatureResult:
     is_doc_ts = sig.sig_object_type == "/DocTimeStamp"
     docmdp = sig.docmdp_level
     kind = "document-timestamp" if is_doc_ts else ("certification" if docmdp is not None else "signature")
     base = dict(field_name=str(sig.field_name), kind=kind, signed_revision=int(sig.signed_revision),
                 docmdp_permission=docmdp.name if docmdp is not None else None)
+    has_dss_after = dss_rev is not None and dss_rev > sig.signed_revision
+    messages: tuple[str, ...] = ()
+    proven = False
     try:
         if is_doc_ts:
-            status = await async_validate_pdf_timestamp(sig, validation_context=vc)
+            status = await async_validate_pdf_timestamp(sig, validation_context=contexts.current())
         else:
+            vc = contexts.current()
             status = await async_validate_pdf_signature(sig, vc, ts_validation_context=vc)
+            if not status.trusted and (has_dss_after or status.revoked):
+                past = await _status_at_proven_time(sig, status, contexts, reader, vc)
+                if past is not None and (past.trusted or past.revoked):
+                    status, proven = past, True
+                    messages = (f"validated as of {_iso(past.timestamp_validity.timestamp)}, the time proven by "
+                                "the signature timestamp, with the revocation data in the document",)
     except (SignatureValidationError, *PARSE_ERRORS) as exc:
         return SignatureResult(**base, indication="TOTAL-FAILED", sub_indication="FORMAT_FAILURE", intact=False,
                                valid=False, trusted=False, signer=_signer_info(_safe_signer_cert(sig)),
                                signing_time=None, timestamp_time=None, timestamp_valid=None, pades_level=None,
                                coverage=None, modification_level=None, modifications_permitted=None,
                                suspicious_modification=None, messages=(f"{type(exc).__name__}: {exc}",))
-    indication, sub = _verdict(status, certification=kind == "certification")
+    indication, sub = _verdict(status, certification=kind == "certification", proven_time=proven)
     level_name, permitted, suspicious = _modifications(status)
     if is_doc_ts:
-        ts_time, ts_ok, signing_time, level = status.timestamp, status.bottom_line, None, None
+        ts_time, ts_ok, signing_time, level = status.timestamp, status.intact and status.valid and status.trusted, \
+            None, None
     else:
         ts = status.timestamp_validity
         ts_time = ts.timestamp if ts else None
         ts_ok = (ts.intact and ts.valid and ts.trusted) if ts else None
         signing_time = status.signer_reported_dt
-        level = _pades_level(sig, ts is not None,
-                             dss_rev is not None and dss_rev > sig.signed_revision,
+        level = _pades_level(sig, ts is not None, has_dss_after,
                              any(r > sig.signed_revision for r in doc_ts_revs))
     return SignatureResult(
         **base, indication=indication, sub_indication=sub, intact=status.intact, valid=status.valid,
         trusted=status.trusted, signer=_signer_info(status.signing_cert), signing_time=_iso(signing_time),
         timestamp_time=_iso(ts_time), timestamp_valid=ts_ok, pades_level=level,
         coverage=status.coverage.name if status.coverage is not None else None,
-        modification_level=level_name, modifications_permitted=permitted, suspicious_modification=suspicious)
+        modification_level=level_name, modifications_permitted=permitted, suspicious_modification=suspicious,
+        messages=messages)
 
 
 def _safe_signer_cert(sig: EmbeddedPdfSignature) -> x509.Certificate | None:
@@ -296,12 +376,21 @@ def _safe_signer_cert(sig: EmbeddedPdfSignature) -> x509.Certificate | None:
 
 # --- entry points -----------------------------------------------------------------------------
 
-async def async_validate_pdf(input: PdfSource | bytes, trust_roots: Iterable[x509.Certificate], *,
+async def async_validate_pdf(input: PdfSource | bytes, trust_roots: Iterable[x509.Certificate] | None = None, *,
+                             trust: TrustServices | None = None,
                              other_certs: Iterable[x509.Certificate] = (), allow_fetching: bool = False,
                              revocation_mode: Literal["soft-fail", "hard-fail", "require"] = "soft-fail",
                              validation_time: datetime | None = None) -> ValidationReport:
-    """Validate every signature and document timestamp in ``input`` against ``trust_roots``."""
-    trust_roots, other_certs = list(trust_roots), list(other_certs)
+    """Validate every signature and document timestamp in ``input``.
+
+    Trust comes from ``trust`` (production: roots, revocation fetching and its cache from
+    configuration) or, as before, from ``trust_roots``/``other_certs``/``allow_fetching``/
+    ``revocation_mode``. ``validation_time`` validates as of another moment; in the past or the
+    future nothing is fetched, so only revocation data embedded in the document counts."""
+    if trust is None and trust_roots is None:
+        raise TypeError("async_validate_pdf needs trust_roots or trust")
+    contexts = _Contexts(trust, list(trust_roots or ()), list(other_certs), allow_fetching, revocation_mode,
+                         validation_time)
     with ExitStack() as stack:
         stream = io.BytesIO(input) if isinstance(input, bytes) else stack.enter_context(input_stream(input))
         reader = _open_reader(stream)
@@ -312,20 +401,21 @@ async def async_validate_pdf(input: PdfSource | bytes, trust_roots: Iterable[x50
         signatures, broken = _collect(reader)
         doc_ts_revs = [s.signed_revision for s in signatures if s.sig_object_type == "/DocTimeStamp"]
         results = []
-        for sig in signatures:
-            # A fresh context per signature: a context caches paths and revocation answers.
-            vc = ValidationContext(trust_roots=trust_roots, other_certs=other_certs, allow_fetching=allow_fetching,
-                                   revocation_mode=revocation_mode, moment=validation_time)
-            results.append(await _validate_one(sig, vc, dss_rev, doc_ts_revs))
+        try:
+            for sig in signatures:
+                results.append(await _validate_one(sig, contexts, reader, dss_rev, doc_ts_revs))
+        finally:
+            await contexts.aclose()
         results.extend(_broken_result(name, message) for name, message in broken)
         return ValidationReport(signatures=tuple(results), revisions=reader.xrefs.total_revisions)
 
 
-def validate_pdf(input: PdfSource | bytes, trust_roots: Iterable[x509.Certificate], *,
+def validate_pdf(input: PdfSource | bytes, trust_roots: Iterable[x509.Certificate] | None = None, *,
+                 trust: TrustServices | None = None,
                  other_certs: Iterable[x509.Certificate] = (), allow_fetching: bool = False,
                  revocation_mode: Literal["soft-fail", "hard-fail", "require"] = "soft-fail",
                  validation_time: datetime | None = None) -> ValidationReport:
     """Synchronous ``async_validate_pdf`` (not inside a running event loop)."""
-    return asyncio.run(async_validate_pdf(input, trust_roots, other_certs=other_certs,
+    return asyncio.run(async_validate_pdf(input, trust_roots, trust=trust, other_certs=other_certs,
                                           allow_fetching=allow_fetching, revocation_mode=revocation_mode,
                                           validation_time=validation_time))

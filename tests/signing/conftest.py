@@ -213,6 +213,46 @@ def pdfsig(nss_db):
     return lambda path: run_pdfsig(path, nss_db)
 
 
+# --- the development PKI served on loopback (real TSA, OCSP responder, CRLs) ------------------
+
+@pytest.fixture(scope="session")
+def dev_server():
+    from tests.support.pki_server import PkiHttpServer
+
+    return PkiHttpServer()
+
+
+@pytest.fixture(scope="session")
+def dev_pki(tmp_path_factory, dev_server):
+    """A ``signing.devpki`` PKI (P-256 CAs, quick to make) whose certificates point at ``dev_server``."""
+    from signing.devpki import DevPki
+
+    return DevPki.init(tmp_path_factory.mktemp("dev-pki") / "pki", base_url=dev_server.base_url,
+                       ca_key_type="p256")
+
+
+@pytest.fixture(scope="session")
+def dev_pki_served(dev_server, dev_pki):
+    """The base URL while ``dev_server`` serves ``dev_pki`` (for the whole session)."""
+    with dev_server.serving(dev_pki) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def dev_nss(dev_pki, tmp_path_factory) -> str:
+    """An NSS database trusting the dev root, for ``pdfsig -nssdir``."""
+    if shutil.which("certutil") is None:
+        pytest.skip("certutil (libnss3-tools) is not installed")
+    path = tmp_path_factory.mktemp("dev-nss")
+    subprocess.run(["certutil", "-N", "-d", f"sql:{path}", "--empty-password"], check=True, capture_output=True)
+    for nick, cert, flags in (("dev-root", dev_pki.root.cert, "CT,C,C"), ("dev-ca", dev_pki.issuing.cert, ",,")):
+        pem = path / f"{nick}.pem"
+        pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        subprocess.run(["certutil", "-A", "-d", f"sql:{path}", "-n", nick, "-t", flags, "-i", str(pem)],
+                       check=True, capture_output=True)
+    return f"sql:{path}"
+
+
 # --- SoftHSM2 ---------------------------------------------------------------------------------
 
 @dataclass
