@@ -17,6 +17,7 @@ from docsvc.organisations.router import router as organisations_router
 from docsvc.runtime import Runtime
 from docsvc.settings import Settings, get_settings
 from docsvc.users.router import router as users_router
+from docsvc.validation.router import router as validation_router
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,6 @@ def create_app(settings: Settings | None = None, *, relay_outbox: bool = True) -
     app.state.runtime = runtime
     http_errors.install(app)
     for router in (admin_router, users_router, organisations_router, documents_router, dossiers_router,
-                   audit_router):
+                   audit_router, validation_router):
         app.include_router(router)
     return app

@@ -11,11 +11,14 @@ from typing import Annotated
 
 import typer
 
+from docsvc.validation.cli import verify_command
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="docsvc: documents, dossiers, signing.")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
 jobs_app = typer.Typer(no_args_is_help=True, help="Background jobs.")
 app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
+app.command("verify")(verify_command)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Overrides DOCSVC_DATA_DIR.")]
 

@@ -1,0 +1,1 @@
+"""Signature validation for users: the public upload endpoint, stored versions, ``docsvc verify``."""
