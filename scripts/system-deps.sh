@@ -6,6 +6,7 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 command -v pg_ctlcluster >/dev/null || needed+=(postgresql)
 command -v redis-server >/dev/null || needed+=(redis-server)
 have_pkg fonts-noto-core || needed+=(fonts-noto-core)
+have_pkg fonts-liberation2 || needed+=(fonts-liberation2)  # Times New Roman metrics + Vietnamese: ND30 text stamps
 command -v pdftotext >/dev/null || needed+=(poppler-utils)
 command -v softhsm2-util >/dev/null || needed+=(softhsm2)
 command -v openssl >/dev/null || needed+=(openssl)

@@ -48,7 +48,8 @@ class KeyBackend(Protocol):
 @dataclass(frozen=True)
 class AppearanceSpec:
     """A visible signature box: a rectangle on one page, holding text lines and an optional
-    background image. Vietnamese text needs an embedded Unicode font (Noto Serif by default)."""
+    image, each in its own area of the box. Vietnamese text needs an embedded Unicode font (Noto
+    Serif by default). ``signing.profiles`` fills these in for the Decree 30/2020 appearances."""
 
     page: int = 0
     """Zero-based page index; negative values count from the end (-1 is the last page)."""
@@ -62,17 +63,45 @@ class AppearanceSpec:
     filled in by pyHanko; ``%(org)s`` by us from the certificate's organisation."""
 
     font_path: str | None = NOTO_SERIF
-    """An OpenType/TrueType font to embed (subsetted). ``None`` uses a standard PDF font, which
-    cannot show Vietnamese diacritics."""
+    """A TrueType font to embed, cut down to Vietnamese once per process. Required to draw text."""
 
     font_size: float = 9.0
     """Font size in points."""
 
     image_path: str | None = None
-    """A PNG/JPEG shown as the box background (a seal, a signature scan), or ``None``."""
+    """A PNG/JPEG (transparency kept) drawn in ``image_box`` (a seal, a signature), or ``None``."""
 
     border_width: int = 1
     """Border line width in points; 0 for none."""
+
+    border_color: tuple[float, float, float] | None = None
+    """Border colour as RGB in 0..1; ``None`` is black."""
+
+    image_box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    """Where the image goes, as fractions ``(x1, y1, x2, y2)`` of the box; the image keeps its
+    aspect ratio and is centred in this area."""
+
+    text_box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    """Where the text lines go, as fractions ``(x1, y1, x2, y2)`` of the box; the block of lines
+    is centred vertically in it."""
+
+    draw_text: bool = True
+    """Draw text lines at all; ``False`` for an image-only appearance (a seal)."""
+
+    text_align: Literal["left", "center", "right"] = "left"
+    """Horizontal alignment of each line in the text area."""
+
+    text_color: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """Text colour as RGB in 0..1."""
+
+    line_spacing: float = 1.2
+    """Distance between baselines as a multiple of the font size."""
+
+    padding: float = 2.0
+    """Inner margin of the text area, in points."""
+
+    fit_text: bool = False
+    """Shrink the font below ``font_size`` where needed so every line fits the text area."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,377 @@
+"""The Decree 30/2020 signature appearances as named profiles (Art. 13.7, 17.2; Appendix I §II.7-8,
+§III.1, Part II §I), turned into a ``SignatureSpec`` for ``signing.pades.sign_pdf``:
+
+* ``personal`` — the competent person's signature: their blue signature image between the position
+  line and the full name (box 7c), with name, organisation and signing time in small type under it;
+* ``organisation`` — the agency's signature: its red seal at real size, covering about the left
+  third of the competent person's signature (box 8);
+* ``attachment`` — the agency's signature on an attachment in a separate file: no image, top right
+  of page 1, number/symbol and signing time (ISO 8601, +07:00), Times-compatible 10 pt, black;
+* ``copy`` — an electronic copy (SAO Y / SAO LỤC / TRÍCH SAO): copy form, copying agency and time.
+
+Placement is an explicit box, or found from the page: anchor text (the signer's name by default),
+the latest personal signature's widget (for the seal), or the top-right corner."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, get_args
+
+from asn1crypto import x509
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields
+
+from signing import anchors
+from signing.appearance import load_font, load_image, vietnam_time
+from signing.errors import InvalidPdfError, SigningError
+from signing.interfaces import NOTO_SERIF, AppearanceSpec, PadesLevel, SignatureSpec
+from signing.pdf_input import PARSE_ERRORS, PdfSource, input_stream, parse_pdf
+
+ProfileName = Literal["personal", "organisation", "attachment", "copy"]
+PROFILES: tuple[ProfileName, ...] = get_args(ProfileName)
+COPY_FORMS = ("SAO Y", "SAO LỤC", "TRÍCH SAO")
+"""The copy forms of Decree 30 Art. 25 (bản sao y, sao lục, trích sao)."""
+
+MM = 72.0 / 25.4
+SEAL_DIAMETER = 40 * MM
+"""Seal size when its PNG records no resolution: a common 40 mm round seal."""
+
+#: Times New Roman metric-compatible fonts with Vietnamese glyphs, in order of preference.
+TIMES_COMPATIBLE_FONTS = (
+    "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf",  # Debian fonts-liberation2
+    "/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf",   # fonts-liberation (2.x)
+    "/usr/share/fonts/truetype/croscore/Tinos-Regular.ttf",               # fonts-croscore
+)
+TEXT_STAMP_SIZE = 10.0
+"""Decree 30: the attachment/copy stamp text is Times New Roman 10 pt, black."""
+
+# Default field names per profile: the seal looks for the latest *personal* widget by name.
+_FIELD_PREFIX = {"personal": "PersonalSignature", "organisation": "OrganisationSignature",
+                 "attachment": "AttachmentSignature", "copy": "CopySignature"}
+_NOT_PERSONAL = tuple(p for k, p in _FIELD_PREFIX.items() if k != "personal")
+_SAMPLE_TIME = "2000-01-01T00:00:00+07:00"  # width stand-in for a time filled in at signing
+
+
+class ProfileError(SigningError):
+    """A profile request that cannot be honoured; ``code`` is stable, the message says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        """One of: ``unknown_profile``, ``invalid_request``, ``image_required``, ``image_unreadable``,
+        ``number_symbol_required``, ``unknown_copy_form``, ``anchor_not_found``, ``no_placement``,
+        ``page_out_of_range``,
+        ``invalid_box``, ``font_missing``, ``anchor_lookup_failed``. An unreadable PDF is ``InvalidPdfError``."""
+
+
+@dataclass(frozen=True)
+class ProfileRequest:
+    """What a caller asks for: a profile and the few facts it needs."""
+
+    profile: ProfileName
+    """One of ``PROFILES``."""
+    level: PadesLevel = "B-B"
+    """PAdES baseline level of the signature."""
+    image_path: str | None = None
+    """personal: the signer's signature PNG; organisation: the seal PNG. Required for those two."""
+    box: tuple[float, float, float, float] | None = None
+    """An explicit ``(x1, y1, x2, y2)`` in PDF points; wins over anchors and defaults."""
+    page: int | None = None
+    """Zero-based page (negative from the end); ``None`` lets the profile choose."""
+    anchor_text: str | None = None
+    """Text to place against: personal defaults to the certificate's common name."""
+    number_symbol: str | None = None
+    """attachment: the document's number and symbol, e.g. ``12/CT-UBND``. Required there."""
+    copy_form: str | None = None
+    """copy: ``SAO Y`` (default), ``SAO LỤC`` or ``TRÍCH SAO``."""
+    copying_organisation: str | None = None
+    """copy: the agency making the copy; defaults to the certificate's organisation."""
+    signing_time: datetime | None = None
+    """Time printed in text stamps; ``None`` prints the actual signing time. Shown at +07:00."""
+    certify: bool = False
+    """Make this a certification (DocMDP) signature."""
+    docmdp_permission: str = "fill_forms"
+    """For a certification: ``no_changes``, ``fill_forms`` or ``annotate``."""
+    reason: str | None = None
+    location: str | None = None
+    field_name: str | None = None
+    """Signature field name; ``None`` picks ``<Profile>Signature<N>``."""
+    show_details: bool = True
+    """personal: print name, organisation and time under the signature image."""
+
+
+def signature_spec(pdf: PdfSource, request: ProfileRequest, certificate: x509.Certificate) -> SignatureSpec:
+    """The ``SignatureSpec`` for ``request`` on ``pdf``, signed with ``certificate``'s key.
+
+    The PDF is read only to place the box (anchors, page size, an earlier personal signature's
+    widget for the seal); a stream is left at the position it had. Raises ``ProfileError`` for a bad
+    request, ``InvalidPdfError`` for an unreadable PDF."""
+    if request.profile not in PROFILES:
+        raise ProfileError("unknown_profile",
+                           f"unknown signature profile {request.profile!r}; use one of {', '.join(PROFILES)}")
+    if request.docmdp_permission not in ("no_changes", "fill_forms", "annotate"):
+        raise ProfileError("invalid_request", f"unknown DocMDP permission {request.docmdp_permission!r}")
+    _check_request(request)
+    with _opened(pdf) as doc:
+        appearance = _BUILDERS[request.profile](doc, request, certificate)
+        field_name = request.field_name or doc.free_field_name(_FIELD_PREFIX[request.profile])
+    return SignatureSpec(level=request.level, field_name=field_name, reason=request.reason,
+                         location=request.location, certify=request.certify,
+                         docmdp_permission=request.docmdp_permission, appearance=appearance)
+
+
+def _check_request(request: ProfileRequest) -> None:
+    if request.profile in ("personal", "organisation"):
+        if not request.image_path:
+            what = "signature image (blue PNG)" if request.profile == "personal" else "seal image (red PNG)"
+            raise ProfileError("image_required", f"the {request.profile} profile needs the {what}: image_path")
+        try:
+            load_image(request.image_path)
+        except SigningError as exc:
+            raise ProfileError("image_unreadable", str(exc)) from exc
+    if request.profile == "attachment" and not (request.number_symbol or "").strip():
+        raise ProfileError("number_symbol_required",
+                           "the attachment profile shows the document's number and symbol: number_symbol")
+    if request.profile == "copy" and request.copy_form is not None and request.copy_form not in COPY_FORMS:
+        raise ProfileError("unknown_copy_form",
+                           f"unknown copy form {request.copy_form!r}; use one of {', '.join(COPY_FORMS)}")
+    if request.box is not None:
+        x1, y1, x2, y2 = request.box
+        if not (x2 > x1 and y2 > y1):
+            raise ProfileError("invalid_box", f"box {request.box} must be (x1, y1, x2, y2) with x2 > x1 and y2 > y1")
+
+
+# --- reading the document ---------------------------------------------------------------------
+
+class _Document:
+    """The PDF being placed on: page sizes, signature widgets and page text (read lazily)."""
+
+    def __init__(self, reader: PdfFileReader, path: str) -> None:
+        self.reader = reader
+        self.path = path
+        self.page_count = int(reader.root["/Pages"]["/Count"])
+        self._text: dict[int, anchors.PageText] = {}
+
+    def page_index(self, page: int) -> int:
+        index = page if page >= 0 else self.page_count + page
+        if not 0 <= index < self.page_count:
+            raise ProfileError("page_out_of_range", f"page {page} out of range (the document has "
+                                                    f"{self.page_count} pages)")
+        return index
+
+    def page_box(self, index: int) -> tuple[float, float, float, float]:
+        """The visible area (CropBox, else MediaBox, inherited from the page tree) of a page."""
+        node = self.reader.find_page_for_modification(index)[0].get_object()
+        while node is not None:
+            for key in ("/CropBox", "/MediaBox"):
+                if key in node:
+                    x1, y1, x2, y2 = (float(v) for v in node[key])
+                    return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
+            node = node.get("/Parent")
+            node = node.get_object() if node is not None else None
+        return 0.0, 0.0, 595.28, 841.89  # A4, the Decree 30 paper size
+
+    def text(self, index: int) -> anchors.PageText:
+        if index not in self._text:
+            try:
+                self._text[index] = anchors.page_text(self.path, index)
+            except anchors.AnchorLookupError as exc:
+                raise ProfileError("anchor_lookup_failed", str(exc)) from exc
+        return self._text[index]
+
+    def find_anchor(self, anchor: str, page: int | None) -> tuple[anchors.AnchorMatch, anchors.PageText]:
+        """The anchor on ``page``, or on the last page holding it; its last occurrence there."""
+        pages = [self.page_index(page)] if page is not None else range(self.page_count - 1, -1, -1)
+        for index in pages:
+            text = self.text(index)
+            matches = anchors.find_in_page(text, anchor)
+            if matches:
+                return matches[-1], text
+        where = f"page {page}" if page is not None else "any page"
+        raise ProfileError("anchor_not_found", f"anchor text {anchor!r} not found on {where}; "
+                                               "give anchor_text that is on the page, or an explicit box")
+
+    def free_field_name(self, prefix: str) -> str:
+        existing = {name for name, _, _ in fields.enumerate_sig_fields(self.reader)}
+        n = 1
+        while f"{prefix}{n}" in existing:
+            n += 1
+        return f"{prefix}{n}"
+
+    def latest_personal_widget(self, page: int | None) -> tuple[int, tuple[float, float, float, float]] | None:
+        """(page, rect) of the last signed, visible signature field that is not an organisation,
+        attachment or copy signature; on ``page`` if given."""
+        page_of = {self.reader.find_page_for_modification(i)[0].reference: i for i in range(self.page_count)}
+        wanted = self.page_index(page) if page is not None else None
+        found = None
+        for name, value, ref in fields.enumerate_sig_fields(self.reader, filled_status=True):
+            if name.startswith(_NOT_PERSONAL) or value is None:
+                continue
+            field_dict = ref.get_object()
+            widgets = [field_dict] if "/Rect" in field_dict else [k.get_object() for k in field_dict.get("/Kids", [])]
+            for widget in widgets:
+                rect = _rect(widget.get("/Rect"))
+                p = widget.raw_get("/P") if "/P" in widget else None
+                index = page_of.get(p.reference) if isinstance(p, generic.IndirectObject) else self._page_holding(ref)
+                if rect and index is not None and (wanted is None or index == wanted):
+                    found = (index, rect)
+        return found
+
+    def _page_holding(self, ref) -> int | None:
+        for i in range(self.page_count):
+            annots = self.reader.find_page_for_modification(i)[0].get_object().get("/Annots", [])
+            if any(isinstance(a, generic.IndirectObject) and a.reference == ref.reference for a in annots):
+                return i
+        return None
+
+
+def _rect(value) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    x1, y1, x2, y2 = (float(v) for v in value)
+    x1, x2, y1, y2 = min(x1, x2), max(x1, x2), min(y1, y2), max(y1, y2)
+    return (x1, y1, x2, y2) if x2 - x1 > 1 and y2 - y1 > 1 else None
+
+
+@contextmanager
+def _opened(pdf: PdfSource) -> Iterator[_Document]:
+    temp = None
+    with input_stream(pdf) as stream:
+        position = stream.tell()
+        stream.seek(0)
+        try:
+            reader = parse_pdf(stream, lambda s: PdfFileReader(s, strict=False))
+            if isinstance(pdf, (str, os.PathLike)):
+                path = os.fspath(pdf)
+            else:  # pdftotext needs a file
+                stream.seek(0)
+                fd, temp = tempfile.mkstemp(prefix=".profile-", suffix=".pdf")
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(stream.read())
+                path = temp
+            yield _Document(reader, path)
+        except PARSE_ERRORS as exc:
+            raise InvalidPdfError(f"unreadable PDF structure: {exc}") from exc
+        finally:
+            if temp:
+                os.unlink(temp)
+            stream.seek(position)
+
+
+# --- the profiles -----------------------------------------------------------------------------
+
+def _common_name(cert: x509.Certificate) -> str:
+    return cert.subject.native.get("common_name", "") or ""
+
+
+def _organisation(cert: x509.Certificate) -> str:
+    return cert.subject.native.get("organization_name", "") or ""
+
+
+def _time_text(request: ProfileRequest) -> str:
+    return vietnam_time(request.signing_time) if request.signing_time else "%(ts)s"
+
+
+def _page_or_last(doc: _Document, page: int | None) -> int:
+    return doc.page_index(page if page is not None else -1)
+
+
+def _personal(doc: _Document, request: ProfileRequest, cert: x509.Certificate) -> AppearanceSpec:
+    name = _common_name(cert)
+    lines = (name, _organisation(cert), _time_text(request)) if request.show_details else ()
+    # Image above, details in small type below; the whole widget stays between the two lines.
+    style = dict(image_path=request.image_path, border_width=0, lines=lines, draw_text=bool(lines),
+                 image_box=(0.0, 0.34 if lines else 0.0, 1.0, 1.0), text_box=(0.0, 0.0, 1.0, 0.34),
+                 text_align="center", font_size=7.0, fit_text=True, padding=0.5, line_spacing=1.1)
+    if request.box is not None:
+        return AppearanceSpec(page=_page_or_last(doc, request.page), box=request.box, **style)
+    anchor = request.anchor_text or name
+    if not anchor:
+        raise ProfileError("no_placement", "the certificate has no common name to anchor on; give anchor_text or box")
+    match, text = doc.find_anchor(anchor, request.page)
+    x1, y1, x2, y2 = match.line.rect
+    above = anchors.line_above(text, match.line.rect)
+    # Between the position line and the name; without a line above, a 60 pt high box.
+    top = above.rect[1] - 1.0 if above is not None else y2 + 60.0
+    bottom = y2 + 1.0
+    if top - bottom < 20.0:
+        raise ProfileError("no_placement", f"no room between the line above and {anchor!r} "
+                                           f"({top - bottom:.0f} pt); give an explicit box")
+    width = max(x2 - x1 + 40.0, 150.0)
+    centre = (x1 + x2) / 2
+    return AppearanceSpec(page=match.page, box=(centre - width / 2, bottom, centre + width / 2, top), **style)
+
+
+def _organisation_seal(doc: _Document, request: ProfileRequest, cert: x509.Certificate) -> AppearanceSpec:
+    image = load_image(request.image_path)
+    width, height = image.size_pt or (SEAL_DIAMETER, SEAL_DIAMETER)
+    style = dict(image_path=request.image_path, border_width=0, draw_text=False)
+    if request.box is not None:
+        return AppearanceSpec(page=_page_or_last(doc, request.page), box=request.box, **style)
+    personal = doc.latest_personal_widget(request.page)
+    if personal is not None:
+        page, (x1, y1, x2, y2) = personal
+        # The seal's right edge a third into the signature: it covers the signature's left third.
+        right = x1 + (x2 - x1) / 3
+        middle = (y1 + y2) / 2
+        box = (right - width, middle - height / 2, right, middle + height / 2)
+        return AppearanceSpec(page=page, box=box, **style)
+    if request.anchor_text:
+        match, _ = doc.find_anchor(request.anchor_text, request.page)
+        mx1, my1, mx2, my2 = match.rect
+        cx, cy = mx1, (my1 + my2) / 2  # centred on the anchor's left edge
+        return AppearanceSpec(page=match.page, box=(cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2),
+                              **style)
+    raise ProfileError("no_placement", "no personal signature to put the seal on; give anchor_text or an explicit box")
+
+
+def _times_font() -> str:
+    for path in TIMES_COMPATIBLE_FONTS:
+        if os.path.isfile(path):
+            return path
+    raise ProfileError("font_missing", "no Times New Roman compatible font with Vietnamese glyphs is installed "
+                                       "(install the Debian package fonts-liberation2)")
+
+
+def _top_right_stamp(doc: _Document, request: ProfileRequest, lines: tuple[str, ...]) -> AppearanceSpec:
+    font_path = _times_font()
+    try:
+        font = load_font(font_path)
+    except SigningError as exc:
+        raise ProfileError("font_missing", str(exc)) from exc
+    style = dict(lines=lines, font_path=font_path, font_size=TEXT_STAMP_SIZE, border_width=0,
+                 text_align="left", padding=2.0, line_spacing=1.15)
+    page = doc.page_index(request.page if request.page is not None else 0)
+    if request.box is not None:
+        return AppearanceSpec(page=page, box=request.box, **style)
+    widest = max(font.width(line.replace("%(ts)s", _SAMPLE_TIME), TEXT_STAMP_SIZE) for line in lines)
+    width = widest + 2 * 2.0 + 2.0
+    height = TEXT_STAMP_SIZE * (1.15 * (len(lines) - 1) + (font.ascent - font.descent) / 1000.0) + 2 * 2.0 + 2.0
+    px1, _py1, px2, py2 = doc.page_box(page)
+    # Top right of the page: right edge on the 15 mm right margin, 5 mm below the top edge, so the
+    # stamp sits in the top margin band (20-25 mm) above the document's own text.
+    right, top = px2 - 15 * MM, py2 - 5 * MM
+    return AppearanceSpec(page=page, box=(max(px1, right - width), top - height, right, top), **style)
+
+
+def _attachment(doc: _Document, request: ProfileRequest, cert: x509.Certificate) -> AppearanceSpec:
+    return _top_right_stamp(doc, request, (request.number_symbol.strip(), _time_text(request)))
+
+
+def _copy(doc: _Document, request: ProfileRequest, cert: x509.Certificate) -> AppearanceSpec:
+    organisation = request.copying_organisation or _organisation(cert)
+    if not organisation:
+        raise ProfileError("no_placement", "the copy profile shows the copying agency: give copying_organisation")
+    return _top_right_stamp(doc, request, (request.copy_form or "SAO Y", organisation, _time_text(request)))
+
+
+_BUILDERS = {"personal": _personal, "organisation": _organisation_seal, "attachment": _attachment, "copy": _copy}
+
+__all__ = ["COPY_FORMS", "PROFILES", "ProfileError", "ProfileName", "ProfileRequest", "signature_spec",
+           "NOTO_SERIF"]
