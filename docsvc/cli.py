@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from docsvc.axis_hub.cli import add_agency_command, hub_command
 from docsvc.validation.cli import verify_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="docsvc: documents, dossiers, signing.")
@@ -18,7 +19,6 @@ audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
 jobs_app = typer.Typer(no_args_is_help=True, help="Background jobs.")
 app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
-app.command("verify")(verify_command)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Overrides DOCSVC_DATA_DIR.")]
 
@@ -223,6 +223,11 @@ def demo(data_dir: DataDir = None) -> None:
     bootstrap(runtime)
     for line in seed(runtime):
         typer.echo(line)
+
+
+app.command("verify")(verify_command)
+app.command("axis-hub")(hub_command)
+app.command("axis-hub-agency")(add_agency_command)
 
 
 def main() -> None:

@@ -1,0 +1,112 @@
+"""The hub's HTTP API (see ``inter_axis.client`` for the wire format). Handlers parse,
+authenticate, call ``HubService`` and map ``TransportError`` codes to statuses."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from docsvc.axis_hub.service import IDEMPOTENCY_KEY, HubService
+from inter_axis.transport import (
+    DUPLICATE_DOCUMENT,
+    IDEMPOTENCY_CONFLICT,
+    INVALID_PACKAGE,
+    NOT_FOUND,
+    SENDER_MISMATCH,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    UNKNOWN_RECIPIENT,
+    TransportError,
+)
+
+STATUS_BY_CODE = {
+    UNAUTHORIZED: 401, SENDER_MISMATCH: 403, NOT_FOUND: 404, DUPLICATE_DOCUMENT: 409, IDEMPOTENCY_CONFLICT: 409,
+    TOO_LARGE: 413, INVALID_PACKAGE: 422, UNKNOWN_RECIPIENT: 422, UNAVAILABLE: 503,
+}
+
+
+def _error(code: str, message: str, detail: dict | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if code == UNAUTHORIZED else None
+    return JSONResponse({"error": {"code": code, "message": message, "detail": detail or {}}},
+                        STATUS_BY_CODE.get(code, 400), headers=headers)
+
+
+async def _agency(request: Request, authorization: Annotated[str | None, Header()] = None,
+                  x_agency_id: Annotated[str | None, Header()] = None) -> str:
+    """The authenticated agency's OrganId (``Authorization: Bearer <secret>``)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    secret = token.strip() if scheme.lower() == "bearer" else None
+    return await run_in_threadpool(request.app.state.hub.authenticate, secret, x_agency_id)
+
+
+Agency = Annotated[str, Depends(_agency)]
+
+
+def create_hub_app(service: HubService) -> FastAPI:
+    """The hub as an ASGI app around a prepared ``HubService``."""
+    app = FastAPI(title="docsvc axis hub", version="1")
+    app.state.hub = service
+
+    @app.exception_handler(TransportError)
+    async def _refused(_: Request, exc: TransportError) -> JSONResponse:
+        return _error(exc.code, exc.message, exc.detail)
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    @app.post("/v1/messages", status_code=201)
+    async def send(request: Request, sender: Agency,
+                   idempotency_key: Annotated[str | None, Header()] = None,
+                   kind: Annotated[str | None, Query(pattern="^(document|status)$")] = None) -> JSONResponse:
+        if not idempotency_key or not IDEMPOTENCY_KEY.match(idempotency_key):
+            return _error(INVALID_PACKAGE, "Idempotency-Key must be 8-128 URL-safe characters",
+                          {"reason": "idempotency_key"})
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > service.max_package_bytes:
+            return _error(TOO_LARGE, f"package of {declared} bytes exceeds {service.max_package_bytes}",
+                          {"size": int(declared), "limit": service.max_package_bytes})
+        upload = await run_in_threadpool(service.storage.begin)
+        try:
+            async for chunk in request.stream():
+                await run_in_threadpool(service.storage.write, upload, chunk)
+                if upload.size > service.max_package_bytes:
+                    return _error(TOO_LARGE, f"package exceeds {service.max_package_bytes} bytes",
+                                  {"limit": service.max_package_bytes})
+            await run_in_threadpool(service.storage.finish, upload)
+            receipt = await run_in_threadpool(service.accept, sender, upload, idempotency_key, kind)
+        finally:
+            # accept() disposes of the upload itself; this covers a refusal or a dropped client.
+            await run_in_threadpool(service.storage.discard, upload)
+        body = {"message_id": receipt.message_id, "document_id": receipt.document_id,
+                "recipients": list(receipt.recipients), "kind": receipt.kind, "replayed": receipt.replayed}
+        return JSONResponse(body, 200 if receipt.replayed else 201)
+
+    @app.get("/v1/messages")
+    def received(recipient: Agency, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
+        return {"messages": service.pending_for(recipient, limit)}
+
+    @app.get("/v1/messages/{message_id}/content")
+    def content(recipient: Agency, message_id: str) -> FileResponse:
+        package = service.package_for(recipient, message_id)
+        return FileResponse(package.path, media_type="application/xml", filename=f"{message_id}.edxml",
+                            headers={"X-Content-SHA256": package.sha256})
+
+    @app.post("/v1/messages/{message_id}/ack")
+    def ack(recipient: Agency, message_id: str) -> dict:
+        service.ack(recipient, message_id)
+        return {"message_id": message_id, "state": "delivered"}
+
+    @app.get("/v1/sent/{message_id}")
+    def sent(sender: Agency, message_id: str) -> dict:
+        return service.sent_status(sender, message_id)
+
+    @app.get("/v1/agencies")
+    def agencies(_: Agency) -> dict:
+        return {"agencies": service.agencies()}
+
+    return app

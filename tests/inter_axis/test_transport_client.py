@@ -1,0 +1,118 @@
+"""``HubAxisTransport`` on its own: timeouts, streams of unknown size, and a hub that misbehaves
+(a loopback socket server that never answers, or serves bytes that do not match their SHA-256)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from inter_axis.client import HubAxisTransport, HubEndpointSpec
+from inter_axis.transport import TransportError, new_idempotency_key
+from tests.support.axis_hub import EXAMPLES, GOVERNMENT, PROVINCE, Hub, document_package, new_hub
+
+
+@contextmanager
+def raw_server(answer: bytes | None) -> Iterator[str]:
+    """Accepts connections, reads the request head, then sends ``answer`` (or nothing at all)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        conns = []
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conns.append(conn)
+            conn.recv(65536)
+            if answer is not None:
+                conn.sendall(answer)
+        for conn in conns:
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def _client(url: str, **spec) -> HubAxisTransport:
+    return HubAxisTransport(HubEndpointSpec(endpoint=url, agency_id=PROVINCE, secret="s" * 43, **spec))
+
+
+def test_a_hub_that_never_answers_times_out_as_unavailable():
+    with raw_server(None) as url:
+        started = time.monotonic()
+        with pytest.raises(TransportError) as info:
+            _client(url, read_timeout=0.5).list_received()
+        assert info.value.code == "unavailable" and info.value.retryable
+        assert "Timeout" in info.value.message
+        assert time.monotonic() - started < 10  # bounded by the timeout, not hanging
+
+
+def test_a_download_that_does_not_match_its_digest_is_refused():
+    body = b"<edXML/>"
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: 8\r\n"
+        b"X-Content-SHA256: " + hashlib.sha256(b"something else").hexdigest().encode() + b"\r\n\r\n" + body
+    )
+    with raw_server(answer) as url:
+        with pytest.raises(TransportError) as info:
+            _client(url).get("abc", io.BytesIO())
+    assert info.value.code == "unavailable" and "SHA-256" in info.value.message
+
+
+def test_an_answer_that_is_not_the_hub_api_is_unavailable():
+    answer = b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\noops!"
+    with raw_server(answer) as url:
+        with pytest.raises(TransportError) as info:
+            _client(url).list_agencies()
+    assert info.value.code == "unavailable" and "502" in info.value.message
+
+
+def test_a_missing_package_file_is_invalid_before_anything_is_sent():
+    with pytest.raises(TransportError) as info:
+        _client("http://127.0.0.1:9").send("/nonexistent/package.edxml", idempotency_key=new_idempotency_key())
+    assert info.value.code == "invalid_package"
+
+
+class _Pipe(io.RawIOBase):
+    """A non-seekable stream, like a socket or a pipe."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="shared/standards/examples is not beside the checkout")
+def test_a_stream_of_unknown_size_is_sent_whole(tmp_path: Path):
+    hub: Hub = new_hub(tmp_path).start()
+    try:
+        package = document_package(tmp_path / "doc.edxml", attachment_bytes=300_000)
+        receipt = hub.client(PROVINCE).send(_Pipe(package.read_bytes()), idempotency_key=new_idempotency_key())
+        out = io.BytesIO()
+        hub.client(GOVERNMENT).get(receipt.message_id, out)
+        assert out.getvalue() == package.read_bytes()
+    finally:
+        hub.stop()

@@ -1,0 +1,166 @@
+"""Run ``python -m docsvc.axis_hub`` (= ``docsvc axis-hub``) as a real process on a free loopback
+port, register agencies, and build test packages from the two edXML examples."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from lxml import etree
+
+from docsvc.axis_hub.cli import add_agency
+from inter_axis.client import HubAxisTransport, HubEndpointSpec
+from tests.support.server import free_port
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "standards" / "examples"
+NS = {"e": "http://www.mic.gov.vn/TBT/QCVN_102_2016"}
+
+PROVINCE = "000.00.00.H41"   # UBND tỉnh Nghệ An
+DEPARTMENT = "000.00.12.H41"  # a department of the province
+GOVERNMENT = "000.00.00.G22"  # Văn phòng Chính phủ
+
+
+@dataclass
+class Hub:
+    """A running hub process and what is needed to restart it on the same state."""
+
+    data_dir: Path
+    agencies_file: Path
+    database_url: str | None
+    max_package_bytes: int
+    port: int = field(default_factory=free_port)
+    secrets: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> Hub:
+        self.log_path = self.data_dir.parent / f"hub-{self.port}-{time.monotonic_ns()}.log"
+        cmd = [sys.executable, "-m", "docsvc.axis_hub", "--port", str(self.port), "--data-dir", str(self.data_dir),
+               "--agencies-file", str(self.agencies_file), "--max-package-bytes", str(self.max_package_bytes)]
+        if self.database_url:
+            cmd += ["--database-url", self.database_url]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSVC_")} | {"PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(cmd, env=env, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"hub exited early:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.kill()
+        raise AssertionError(f"hub did not become healthy:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, no flushing: what a power cut leaves."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def register(self, organ_id: str, name: str) -> str:
+        """Add an agency to the agencies file (takes effect at the next start)."""
+        self.secrets[organ_id] = add_agency(self.agencies_file, organ_id, name)
+        return self.secrets[organ_id]
+
+    def client(self, organ_id: str, secret: str | None = None, **spec) -> HubAxisTransport:
+        return HubAxisTransport(HubEndpointSpec(endpoint=self.url, agency_id=organ_id,
+                                                secret=secret or self.secrets[organ_id], **spec))
+
+    def stored_packages(self) -> list[Path]:
+        return sorted((self.data_dir / "packages").glob("*/*.edxml"))
+
+    def partial_uploads(self) -> list[Path]:
+        return sorted((self.data_dir / "incoming").glob("*.part"))
+
+
+def new_hub(tmp_path: Path, database_url: str | None = None, max_package_bytes: int = 8 * 1024**2) -> Hub:
+    """A hub (not yet started) with the province, a department and the Government Office registered."""
+    hub = Hub(data_dir=tmp_path / "hub", agencies_file=tmp_path / "agencies.json", database_url=database_url,
+              max_package_bytes=max_package_bytes)
+    hub.register(PROVINCE, "Ủy ban nhân dân tỉnh Nghệ An")
+    hub.register(DEPARTMENT, "Sở Thông tin và Truyền thông tỉnh Nghệ An")
+    hub.register(GOVERNMENT, "Văn phòng Chính phủ")
+    return hub
+
+
+# -- packages -----------------------------------------------------------------------------------
+def document_package(path: Path, *, sender: str = PROVINCE, recipients: tuple[str, ...] = (GOVERNMENT,),
+                     document_id: str | None = None, attachment_bytes: int = 0, business_type: str = "0") -> Path:
+    """``edoc_new.edxml`` with its From, To list, DocumentId (and optionally a big attachment) replaced."""
+    tree = etree.parse(str(EXAMPLES / "edoc_new.edxml"))
+    header = tree.find(".//e:MessageHeader", NS)
+    header.find("e:From/e:OrganId", NS).text = sender
+    tos = [header.find("e:To", NS)]
+    for _ in recipients[1:]:
+        tos.append(copy.deepcopy(tos[0]))
+        tos[-2].addnext(tos[-1])
+    for to, organ_id in zip(tos, recipients, strict=False):
+        to.find("e:OrganId", NS).text = organ_id
+    if not recipients:
+        header.remove(tos[0])
+    header.find("e:DocumentId", NS).text = document_id or f"{sender},2025/03/14,12/CT-UBND"
+    tree.find(".//e:BussinessDocType", NS).text = business_type
+    if attachment_bytes:
+        raw = os.urandom(attachment_bytes * 3 // 4)
+        tree.find(".//e:ContentTransferEncoded", NS).text = base64.encodebytes(raw).decode()
+    tree.write(str(path), xml_declaration=True, encoding="UTF-8")
+    return path
+
+
+def status_package(path: Path, *, sender: str = GOVERNMENT, original_sender: str = PROVINCE,
+                   document_id: str | None = None, code: str = "03") -> Path:
+    """``status_03.edxml`` from ``sender`` about ``original_sender``'s document."""
+    tree = etree.parse(str(EXAMPLES / "status_03.edxml"))
+    tree.find(".//e:From/e:OrganId", NS).text = sender
+    tree.find(".//e:ResponseFor/e:OrganId", NS).text = original_sender
+    tree.find(".//e:ResponseFor/e:DocumentId", NS).text = document_id or f"{original_sender},2025/03/14,12/CT-UBND"
+    tree.find(".//e:StatusCode", NS).text = code
+    tree.write(str(path), xml_declaration=True, encoding="UTF-8")
+    return path
+
+
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """An empty PostgreSQL database for one hub (the hub creates its own tables), dropped afterwards."""
+    admin_url = os.environ.get("DOCSVC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    name = f"axis_hub_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
