@@ -14,8 +14,10 @@ from docsvc.audit.router import router as audit_router
 from docsvc.documents.router import router as documents_router
 from docsvc.dossiers.router import router as dossiers_router
 from docsvc.organisations.router import router as organisations_router
+from docsvc.pki.router import router as pki_router
 from docsvc.runtime import Runtime
 from docsvc.settings import Settings, get_settings
+from docsvc.signatures.router import router as signatures_router
 from docsvc.users.router import router as users_router
 from docsvc.validation.router import router as validation_router
 
@@ -48,6 +50,6 @@ def create_app(settings: Settings | None = None, *, relay_outbox: bool = True) -
     app.state.runtime = runtime
     http_errors.install(app)
     for router in (admin_router, users_router, organisations_router, documents_router, dossiers_router,
-                   audit_router, validation_router):
+                   audit_router, validation_router, pki_router, signatures_router):
         app.include_router(router)
     return app

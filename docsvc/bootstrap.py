@@ -40,4 +40,10 @@ def bootstrap(runtime: Runtime) -> BootstrapResult:
     root = ensure_root_organisation(runtime)
     with runtime.sessions() as session:
         password = users.ensure_first_admin(session, root.id)
+    if runtime.settings.signing.use_dev_pki:
+        # Development PKI on first start (idempotent): TSA, OCSP and CRLs are then served at /pki.
+        from docsvc.pki.defaults import ensure_default_keys
+        from docsvc.pki.service import ensure_dev_pki
+
+        ensure_default_keys(runtime.settings, ensure_dev_pki(runtime.settings))
     return BootstrapResult(root, password)

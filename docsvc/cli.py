@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from docsvc.axis_hub.cli import add_agency_command, hub_command
+from docsvc.pki.cli import pki_app, sign_command
 from docsvc.validation.cli import verify_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="docsvc: documents, dossiers, signing.")
@@ -19,6 +20,7 @@ audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
 jobs_app = typer.Typer(no_args_is_help=True, help="Background jobs.")
 app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(pki_app, name="pki")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Overrides DOCSVC_DATA_DIR.")]
 
@@ -225,6 +227,7 @@ def demo(data_dir: DataDir = None) -> None:
         typer.echo(line)
 
 
+app.command("sign")(sign_command)
 app.command("verify")(verify_command)
 app.command("axis-hub")(hub_command)
 app.command("axis-hub-agency")(add_agency_command)

@@ -211,6 +211,7 @@ def seed(runtime: Runtime) -> Iterator[str]:
         yield f"Demo province under {root.organ_id} {root.name}"
         yield from _seed_organisations(session, province)
         yield from _seed_users(session, province)
+        yield from _seed_signing_keys(session, runtime, province)
         yield from _seed_documents(session, runtime, province)
         yield from _seed_dossiers(session, province)
     yield "Demo data is ready. Log in with one of the accounts above (POST /auth/token)."
@@ -272,6 +273,41 @@ def _seed_users(session: Session, province: _Province) -> Iterator[str]:
     if rows:
         yield "  Passwords are shown only this once; keep them now:"
         yield from _table(("username", "role", "organisation", "password"), rows)
+
+
+def _seed_signing_keys(session: Session, runtime: Runtime, province: _Province) -> Iterator[str]:
+    """With the development PKI: a seal per organisation and a personal key (under a generated
+    PIN, shown once) for each leader and clerk, plus their signature and seal images."""
+    settings = runtime.settings
+    if not settings.signing.use_dev_pki:
+        yield "Signing keys: skipped (signing.use_dev_pki is off; production keys live in the HSM)"
+        return
+    import secrets
+
+    from docsvc.pki.images import cached_png
+    from docsvc.pki.service import ensure_dev_pki
+    from docsvc.signatures import keys_service
+
+    ensure_dev_pki(settings)
+    images = settings.pki_path / "images"
+    organisations = (province.root, *province.orgs.values())
+    for org in organisations:
+        keys_service.ensure_seal(session, settings, SERVICE_ACTOR, org)
+        cached_png(images, "seal", org.name)
+    session.commit()
+    rows = []
+    for (org_key, role), user in province.people.items():
+        if role not in (Role.LEADER, Role.CLERK):
+            continue
+        if keys_service.active_key(session, "personal", user.organisation_id, user.id) is None:
+            pin = f"{secrets.randbelow(10**6):06d}"
+            key = keys_service.enrol_personal(session, settings, province.actors[org_key, role], pin)
+            rows.append((user.username, "PIN", pin, key.serial))
+        cached_png(images, "signature", user.full_name)
+    yield f"Signing keys: seals for {len(organisations)} organisations; {len(rows)} personal keys enrolled"
+    if rows:
+        yield "  Signing PINs are shown only this once (sign with PIN + TOTP after enrolling TOTP):"
+        yield from _table(("username", "", "PIN", "certificate serial"), rows)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> Iterator[str]:

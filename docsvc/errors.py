@@ -91,3 +91,63 @@ class UpstreamUnavailableError(DocsvcError):
     """A service we depend on (timestamp authority, OCSP responder, the interlink axis) failed."""
 
     code = "upstream_unavailable"
+
+
+class SigningUnavailableError(DocsvcError):
+    """Signing cannot run here: no development PKI, no TSA configured, no key backend."""
+
+    code = "signing_unavailable"
+
+
+class InvalidPinError(PermissionDeniedError):
+    """The signing key's PIN is wrong (counted; repeated failures lock the key)."""
+
+    code = "invalid_pin"
+
+
+class InvalidOtpError(PermissionDeniedError):
+    """The one-time code confirming a signature is wrong or was already used."""
+
+    code = "invalid_otp"
+
+
+class SigningKeyLockedError(AccountLockedError):
+    """Too many wrong PINs: the signing key is locked for a while."""
+
+    code = "signing_key_locked"
+
+
+class NoSigningKeyError(InvalidStateError):
+    """The user (or organisation) has no enrolled signing key."""
+
+    code = "no_signing_key"
+
+
+class TotpNotEnrolledError(InvalidStateError):
+    """Signing needs a confirmed TOTP enrolment."""
+
+    code = "totp_not_enrolled"
+
+
+class SigningFailedError(ValidationFailedError):
+    """The stored version could not be signed (not a usable PDF, or the signing engine refused)."""
+
+    code = "signing_failed"
+
+
+class PdfUnreadableError(ValidationFailedError):
+    """A PDF given for validation is malformed or truncated (``invalid_pdf``, 422)."""
+
+    code = "invalid_pdf"
+
+
+class PdfEncryptedError(PdfUnreadableError):
+    """A PDF given for validation is encrypted; its signatures cannot be read without the password."""
+
+    code = "encrypted_pdf"
+
+
+class InvalidSignatureRequestError(ValidationFailedError):
+    """The requested signature profile cannot be applied (``detail.reason`` says which rule)."""
+
+    code = "invalid_signature_request"

@@ -23,6 +23,7 @@ STATUS_BY_ERROR: dict[type[errors.DocsvcError], int] = {
     errors.StorageUnavailableError: 503,
     errors.RateLimitedError: 429,
     errors.UpstreamUnavailableError: 502,
+    errors.SigningUnavailableError: 503,
 }
 
 HTTP_CODES = {400: "bad_request", 401: "authentication_failed", 403: "permission_denied",
@@ -57,3 +58,21 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+
+
+# --- Retry-After on 429 ---------------------------------------------------------------------
+# Appended as a wrapper so the table and the generic handler above stay untouched: Starlette
+# picks the handler of the most specific class in the exception's MRO, so rate-limit errors get
+# this one, which adds the Retry-After header clients (and RFC 6585) expect.
+_install_generic = install
+
+
+def install(app: FastAPI) -> None:  # noqa: F811 - extends the installer above
+    """The generic handlers, plus ``Retry-After`` (from ``detail.retry_after_seconds``) on 429."""
+    _install_generic(app)
+
+    @app.exception_handler(errors.RateLimitedError)
+    async def _rate_limited(_: Request, exc: errors.RateLimitedError) -> JSONResponse:
+        retry_after = exc.detail.get("retry_after_seconds")
+        headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else None
+        return JSONResponse(error_body(exc.code, exc.message, exc.detail), status_for(exc), headers=headers)

@@ -84,6 +84,15 @@ class SigningSettings(BaseModel):
     """Largest PDF the public validation endpoint accepts."""
     validation_rate_per_minute: int = Field(default=30, ge=1)
     """Public validation requests allowed per client address and minute."""
+    pkcs11_module: str | None = None
+    """Production key hook: path of the PKCS#11 module of the HSM holding signing keys
+    (e.g. ``/usr/lib/softhsm/libsofthsm2.so``); ``None`` keeps keys as PIN-encrypted PKCS#12."""
+    pkcs11_token_label: str | None = None
+    """Token label in that module."""
+    pin_max_failures: int = Field(default=5, ge=1)
+    """Wrong PINs in a row that lock a signing key."""
+    pin_lockout_minutes: int = Field(default=15, ge=1)
+    """How long a locked signing key stays locked."""
 
 
 class AxisSettings(BaseModel):

@@ -5,10 +5,11 @@ from docsvc.documents.models import Document, DocumentFile, DocumentShare, Regis
 from docsvc.dossiers.models import Dossier, DossierComponent, DossierDocument
 from docsvc.jobs.models import JobRun, OutboxMessage
 from docsvc.organisations.models import Organisation
+from docsvc.signatures.models import SignatureRecord, SigningKey
 from docsvc.users.models import ApiClient, RevokedToken, User
 
 __all__ = [
     "ApiClient", "AuditEvent", "Document", "DocumentFile", "DocumentShare", "Dossier",
     "DossierComponent", "DossierDocument", "JobRun", "Organisation", "OutboxMessage",
-    "Register", "RevokedToken", "User",
+    "Register", "RevokedToken", "SignatureRecord", "SigningKey", "User",
 ]

@@ -39,8 +39,18 @@ def authorize_upload(session: Session, actor: Actor, document_id: int) -> None:
 
 def record(session: Session, actor: Actor, document_id: int, kind: FileKind, upload: Upload,
            note: str | None = None) -> DocumentFile:
+    row = add_in_transaction(session, actor, document_id, kind, upload, note)
+    session.commit()
+    return row
+
+
+def add_in_transaction(session: Session, actor: Actor, document_id: int, kind: FileKind, upload: Upload,
+                       note: str | None = None, *, retry: bool = True) -> DocumentFile:
+    """Insert the file row, its audit event and its verification job without committing, so a
+    caller (signing) can commit it together with its own rows. A seq race rolls back and retries;
+    a caller with earlier uncommitted changes passes ``retry=False`` and gets ``conflict`` instead."""
     doc = documents.get_owned(session, actor, document_id, *documents.WRITERS)
-    for _attempt in range(3):  # two uploads racing for the same seq: the loser retries
+    for _attempt in range(3 if retry else 1):  # two uploads racing for the same seq: the loser retries
         seq = (session.scalar(select(func.max(DocumentFile.seq)).where(
             DocumentFile.document_id == doc.id, DocumentFile.kind == kind)) or 0) + 1
         row = DocumentFile(document_id=doc.id, kind=kind, seq=seq, filename=upload.filename,
@@ -59,7 +69,6 @@ def record(session: Session, actor: Actor, document_id: int, kind: FileKind, upl
     audit.record(session, actor, f"document.{kind}_added", object_type="document", object_id=doc.id,
                  file_id=row.id, seq=seq, sha256=row.sha256, size=row.size)
     outbox.enqueue(session, "docsvc.verify_file", row.id)
-    session.commit()
     return row
 
 

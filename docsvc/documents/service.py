@@ -116,6 +116,14 @@ def next_number(session: Session, organisation_id: int, kind: str, year: int) ->
 def register(session: Session, actor: Actor, document_id: int, data: RegisterRequest) -> Document:
     """Vào sổ: outgoing/internal documents get the next number and symbol of the year;
     incoming ones get the next arrival number (số đến)."""
+    doc = register_in_transaction(session, actor, document_id, data)
+    session.commit()
+    return doc
+
+
+def register_in_transaction(session: Session, actor: Actor, document_id: int, data: RegisterRequest) -> Document:
+    """``register`` without the commit: issuing takes the number, stamps and seals the PDF, and
+    commits once, so a failed seal gives the number back."""
     doc = get_owned(session, actor, document_id, Role.CLERK)
     if doc.registered_at is not None:
         raise errors.DuplicateRegistrationError("document is already registered", number=doc.number,
@@ -134,7 +142,6 @@ def register(session: Session, actor: Actor, document_id: int, data: RegisterReq
             "a document with this number and symbol is already registered", document_id=document_id) from exc
     audit.record(session, actor, "document.registered", object_type="document", object_id=doc.id,
                  number=doc.number, symbol=doc.symbol, arrival_number=doc.arrival_number)
-    session.commit()
     return doc
 
 

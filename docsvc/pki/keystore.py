@@ -1,0 +1,72 @@
+"""How signing keys are protected at rest, and how they are opened for one signature.
+
+- Personal keys: PKCS#12 encrypted under the owner's PIN (AES-256, PBKDF2 — cryptography's
+  ``BestAvailableEncryption``). The server keeps no other copy, so it cannot sign without the PIN.
+- Organisation seal keys: PKCS#12 encrypted under a passphrase derived (HMAC-SHA256) from the
+  service secret (``DOCSVC_SECRET_KEY`` / ``<data_dir>/secret_key``) and the organisation's
+  mã định danh. Anyone holding that secret and the database could use the seal, which is why
+  only the clerk of the organisation may ask for it, confirmed with their own PIN and TOTP.
+- Production (``signing.use_dev_pki=false``): keys belong in a PKCS#11 token/HSM
+  (``signing.keys.Pkcs11KeyBackend``); configure ``signing.pkcs11_module`` and the hook in
+  :func:`open_hsm_key` opens them. No PKCS#12 is stored then.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from docsvc import errors
+from docsvc.settings import Settings
+from signing.errors import KeyUnavailableError
+from signing.keys import FileKeyBackend
+
+MIN_PIN_LENGTH = 6
+
+
+def check_new_pin(pin: str) -> None:
+    """A PIN must be at least six characters; digits-only PINs are fine (smart-card style)."""
+    if len(pin) < MIN_PIN_LENGTH:
+        raise errors.ValidationFailedError(f"the PIN must have at least {MIN_PIN_LENGTH} characters")
+
+
+def seal_passphrase(settings: Settings, organ_id: str) -> str:
+    """The server-held passphrase protecting one organisation's seal PKCS#12."""
+    digest = hmac.new(settings.signing_secret().encode(), f"docsvc-seal-v1:{organ_id}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).decode()
+
+
+def pack(private_key, certificate: x509.Certificate, chain: list[x509.Certificate], passphrase: str,
+         name: str) -> bytes:
+    """PKCS#12 of key, certificate and chain encrypted under ``passphrase``."""
+    return pkcs12.serialize_key_and_certificates(
+        name.encode(), private_key, certificate, chain,
+        serialization.BestAvailableEncryption(passphrase.encode()))
+
+
+def unlock(pkcs12_bytes: bytes, passphrase: str) -> FileKeyBackend | None:
+    """The key backend, or None when ``passphrase`` does not open the PKCS#12."""
+    try:
+        return FileKeyBackend.from_pkcs12(pkcs12_bytes, passphrase)
+    except KeyUnavailableError:
+        return None
+
+
+def open_hsm_key(settings: Settings, key_label: str, pin: str, certificate: bytes):
+    """Production hook: open a key held in the configured PKCS#11 token (the API does not route
+    to it yet; a key row with ``protection='pkcs11'`` would carry the label)."""
+    module = settings.signing.pkcs11_module
+    if not module:
+        raise errors.SigningUnavailableError("no PKCS#11 module configured (signing.pkcs11_module)")
+    from asn1crypto import x509 as asn1_x509
+
+    from signing.keys import Pkcs11KeyBackend
+
+    backend = Pkcs11KeyBackend(module, settings.signing.pkcs11_token_label or "", pin, key_label,
+                               asn1_x509.Certificate.load(certificate))
+    return backend.open()

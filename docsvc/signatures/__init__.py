@@ -1,0 +1,1 @@
+"""Signing keys, signatures of document versions, and issuing documents with the seal."""

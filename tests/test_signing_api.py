@@ -1,0 +1,149 @@
+"""Signing a document version over the API: own key under a PIN, confirmed by TOTP, a new
+immutable version, a signature record, an audit event; every refusal changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from docsvc.audit.models import AuditEvent
+from docsvc.documents.models import DocumentFile
+from docsvc.pki.trust import other_certs, trust_roots
+from docsvc.signatures.models import SignatureRecord, SigningKey
+from signing.keys import FileKeyBackend
+from signing.validation import validate_pdf
+from tests.support.factories import build_province, enrol_totp
+from tests.support.signing import (
+    PIN,
+    enrol_key,
+    fresh_otp,
+    new_document_with_version,
+    nss_db_trusting,
+    pdfsig,
+    shared_pki_dir,  # noqa: F401 - fixture
+    signing_client,  # noqa: F401 - fixture
+    version_bytes,
+)
+
+
+@pytest.fixture
+def setup(signing_client):  # noqa: F811
+    province = build_province(signing_client)
+    leader = province["leader"]
+    enrol_totp(signing_client, leader)
+    enrol_key(signing_client, leader)
+    return signing_client, province, leader
+
+
+def _counts(client) -> tuple[int, int]:
+    with client.runtime.sessions() as session:
+        return (session.scalar(select(func.count()).select_from(DocumentFile)),
+                session.scalar(select(func.count()).select_from(SignatureRecord)))
+
+
+def _sign(client, person, doc, seq=1, **body):
+    payload = {"pin": PIN, "otp": fresh_otp(client, person), **body}
+    return client.post(f"/documents/{doc}/versions/{seq}/sign", json=payload, headers=person.headers)
+
+
+def test_enrolled_key_is_only_stored_under_the_pin(setup):
+    client, _, leader = setup
+    with client.runtime.sessions() as session:
+        key = session.scalar(select(SigningKey).where(SigningKey.user_id == leader.id))
+        assert key.protection == "pin"
+        assert FileKeyBackend.from_pkcs12(key.pkcs12, PIN).certificate.subject.native["common_name"] == "Nguyễn Văn An"
+        uid = FileKeyBackend.from_pkcs12(key.pkcs12, PIN).certificate.subject.native["user_id"]
+        serial = key.serial
+    assert uid.startswith("CCCD:") and len(uid) == 17
+    # The development PKI's unencrypted copy of the key is gone.
+    assert not (client.runtime.settings.pki_path / "issued" / f"{serial}.key.pem").exists()
+    assert (client.runtime.settings.pki_path / "issued" / f"{serial}.crt").exists()
+
+
+def test_sign_at_b_lt_makes_a_valid_new_version(setup, tmp_path):
+    client, _, leader = setup
+    doc = new_document_with_version(client, leader)
+    response = _sign(client, leader, doc, level="B-LT", reason="Phê duyệt")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["version"], body["level"], body["profile"], body["purpose"]) == (2, "B-LT", "personal", "sign")
+
+    signed = version_bytes(client, leader, doc, 2)
+    assert version_bytes(client, leader, doc, 1) != signed  # version 1 untouched, a new one added
+    settings = client.runtime.settings
+    report = validate_pdf(signed, trust_roots(settings), other_certs=other_certs(settings))
+    sig = report.signatures[-1]
+    assert (sig.indication, sig.pades_level, sig.signer.name) == ("TOTAL-PASSED", "B-LT", "Nguyễn Văn An")
+    path = tmp_path / "signed.pdf"
+    path.write_bytes(signed)
+    poppler = pdfsig(path, nss_db_trusting(tmp_path / "nss", settings.pki_path), settings.pki_path)
+    assert "Signature is Valid." in poppler and "Certificate is Trusted." in poppler
+
+    with client.runtime.sessions() as session:
+        event = session.scalar(select(AuditEvent).where(AuditEvent.action == "document.signed"))
+        assert event.detail["version"] == 2 and event.detail["level"] == "B-LT"
+
+
+@pytest.mark.parametrize("case", ["wrong_pin", "wrong_otp", "replayed_otp", "other_org", "unknown_version"])
+def test_refusals_change_nothing(setup, case):
+    client, province, leader = setup
+    doc = new_document_with_version(client, leader)
+    if case == "replayed_otp":
+        code = fresh_otp(client, leader)
+        ok = client.post(f"/documents/{doc}/versions/1/sign", json={"pin": PIN, "otp": code, "level": "B-B"},
+                         headers=leader.headers)
+        assert ok.status_code == 201
+    before = _counts(client)
+    payload = {"pin": PIN, "otp": fresh_otp(client, leader), "level": "B-B"}
+    headers, seq = leader.headers, 1
+    if case == "wrong_pin":
+        payload["pin"] = "000000"
+    elif case == "wrong_otp":
+        payload["otp"] = "000000" if payload["otp"] != "000000" else "111111"
+    elif case == "replayed_otp":
+        payload["otp"] = code
+    elif case == "other_org":
+        other = province["other_clerk"]
+        enrol_totp(client, other)
+        enrol_key(client, other)
+        payload["otp"] = fresh_otp(client, other)
+        headers = other.headers
+    elif case == "unknown_version":
+        seq = 9
+    response = client.post(f"/documents/{doc}/versions/{seq}/sign", json=payload, headers=headers)
+    expected = {"wrong_pin": (403, "invalid_pin"), "wrong_otp": (403, "invalid_otp"),
+                "replayed_otp": (403, "invalid_otp"), "other_org": (404, "not_found"),
+                "unknown_version": (404, "not_found")}[case]
+    assert (response.status_code, response.json()["error"]["code"]) == expected
+    assert _counts(client) == before
+
+
+def test_repeated_wrong_pins_lock_the_key_and_are_audited(setup):
+    client, _, leader = setup
+    doc = new_document_with_version(client, leader)
+    codes = []
+    for _ in range(3):  # pin_max_failures=3 in the test settings
+        response = _sign(client, leader, doc, pin="999999", level="B-B")
+        codes.append(response.json()["error"]["code"])
+    assert codes == ["invalid_pin", "invalid_pin", "signing_key_locked"]
+    locked = _sign(client, leader, doc, level="B-B")  # even the right PIN is refused now
+    assert (locked.status_code, locked.json()["error"]["code"]) == (423, "signing_key_locked")
+    with client.runtime.sessions() as session:
+        failures = session.scalars(select(AuditEvent).where(AuditEvent.action == "signing.pin_failed")).all()
+    assert [e.detail["locked"] for e in failures] == [False, False, True]
+
+
+def test_signing_needs_an_enrolled_key(setup):
+    client, province, _ = setup
+    specialist = province["specialist"]
+    enrol_totp(client, specialist)
+    doc = new_document_with_version(client, specialist)
+    response = client.post(f"/documents/{doc}/versions/1/sign", json={"pin": PIN, "otp": "123456"},
+                           headers=specialist.headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "no_signing_key")
+
+
+def test_short_pin_is_refused_at_enrolment(setup):
+    client, province, _ = setup
+    response = client.post("/signing/keys", json={"pin": "123"}, headers=province["clerk"].headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "validation_failed")
