@@ -114,3 +114,31 @@ def test_load_certificates_missing_file(tmp_path):
 def test_config_without_roots_is_refused():
     with pytest.raises(TrustConfigError, match="trust root"):
         TrustServices(TrustConfig(trust_roots=()))
+
+
+def test_revocation_after_a_passing_validation_is_seen(dev_pki, dev_server, dev_pki_served, tmp_path):
+    """Nothing kept between validations in one process (memoised name preparation, parsed trust
+    roots, the services themselves) may carry a pass over a revocation: without a revocation
+    cache the second validation asks the OCSP responder again and fails."""
+    from datetime import timedelta
+
+    from signing.devpki import utcnow
+
+    issued = dev_pki.issue_personal("Đỗ Văn Hậu", "001203009102", "Sở Y tế tỉnh Huế",
+                                    not_before=utcnow() - timedelta(hours=2))
+    key = FileKeyBackend(issued.private_key, issued.certificate, issued.chain)
+    (tmp_path / "in.pdf").write_bytes(tiny_pdf("Cong van"))
+    trust = TrustServices(dev_trust(dev_pki))
+    sign_pdf(tmp_path / "in.pdf", tmp_path / "bt.pdf", key, SignatureSpec(level="B-T"),
+             timestamper=trust.timestamper())
+
+    first = validate_pdf(tmp_path / "bt.pdf", trust=trust)
+    assert (first.indication, first.signatures[0].trusted) == ("TOTAL-PASSED", True)
+
+    # Revoked before the signature timestamp: no time proven by the document saves it.
+    dev_pki.revoke(issued.serial, reason="key_compromise", at=utcnow() - timedelta(hours=1))
+    before = _revinfo_hits(dev_server)
+    second = validate_pdf(tmp_path / "bt.pdf", trust=trust)
+    assert _revinfo_hits(dev_server) > before
+    assert (second.indication, second.sub_indication) == ("TOTAL-FAILED", "REVOKED")
+    assert second.signatures[0].trusted is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -91,3 +92,73 @@ def test_corrupted_cms_is_a_result_not_an_exception(signed, pki):
     report = validate_pdf(signed, [pki.root.asn1])
     assert report.indication == "TOTAL-FAILED"
     assert report.sub_indication in {"FORMAT_FAILURE", "SIG_CRYPTO_FAILURE"}
+
+
+# --- signing/speedups.py: the fast readers must give pyHanko's and asn1crypto's own answers ----
+
+HEX_CASES = [b"<48656c6c6f>", b"<3082 01\n0a\r\n\t0b\x0c\x00ff>", b"<ABC>", b"<>", b"<  >",
+             b"<4142 % a comment 4344\n4546>", b"<41zz42>", b"<4142", b"<41\x8042>", b"<" + b"0a" * 40000 + b">",
+             b"<fe ff 00 4e 1e 6f>"]  # a UTF-16BE text string
+
+
+def _read_hex_both_ways(data: bytes):
+    from pyhanko.pdf_utils.misc import PdfError
+
+    from signing import speedups
+
+    outcomes = []
+    for reader in (speedups._pyhanko_read_hex, speedups.read_hex_string_from_stream):
+        stream = io.BytesIO(data + b" /Next")
+        try:
+            value = reader(stream)
+            outcomes.append((type(value), value, stream.tell()))
+        except PdfError as exc:
+            outcomes.append((type(exc), str(exc)))
+    return outcomes
+
+
+@pytest.mark.parametrize("data", HEX_CASES, ids=range(len(HEX_CASES)))
+def test_fast_hex_reader_matches_pyhanko(data):
+    ours, theirs = _read_hex_both_ways(data)[::-1]
+    assert ours == theirs
+
+
+def test_fast_hex_reader_is_the_one_pyhanko_uses():
+    from pyhanko.pdf_utils import generic
+
+    from signing import speedups
+
+    assert generic.read_hex_string_from_stream is speedups.read_hex_string_from_stream
+    parsed = generic.read_object(io.BytesIO(b"[<4142> (x) <c3>]"), None)
+    assert list(parsed) == ["AB", "x", "Ã"]  # pdf_string decodes PDFDocEncoding, as pyHanko does
+
+
+@pytest.mark.parametrize("value", ["Nguyễn Văn An", "  Sở  Thông tin\u00a0và Truyền thông ", "ÅNGSTRÖM", "",
+                                   "Test Issuing CA Nghệ An"])
+def test_memoised_name_preparation_matches_asn1crypto(value):
+    from asn1crypto import x509 as asn1_x509
+
+    from signing import speedups
+
+    assert speedups.ldap_string_prep(value) == speedups._asn1crypto_string_prep(None, value)
+    a = asn1_x509.Name.build({"common_name": value, "country_name": "VN"})
+    b = asn1_x509.Name.build({"common_name": value.upper(), "country_name": "VN"})
+    c = asn1_x509.Name.build({"common_name": value + " khác", "country_name": "VN"})
+    assert a == b and a.hashable == b.hashable  # caseless, as RFC 5280 wants
+    assert a != c and a.hashable != c.hashable
+
+
+def test_repeated_validations_keep_distinguishing_signers(tmp_path, pki, rsa_key, ec_key):
+    """Name preparation is memoised across validations: two signers under one CA must still be
+    told apart, and a foreign root must still not be trusted, however often we validate."""
+    paths = {}
+    for label, key in (("rsa", rsa_key), ("ec", ec_key)):
+        src = tmp_path / f"{label}-in.pdf"
+        src.write_bytes(tiny_pdf("Quyet dinh so 12"))
+        paths[label] = tmp_path / f"{label}.pdf"
+        sign_pdf(src, paths[label], key, SignatureSpec(reason="Phê duyệt"))
+    for _ in range(3):
+        for label, name in (("rsa", "Nguyễn Văn An"), ("ec", "Trần Thị Bích Ngọc")):
+            report = validate_pdf(paths[label], [pki.root.asn1])
+            assert report.indication == "TOTAL-PASSED" and report.signatures[0].signer.name == name
+            assert validate_pdf(paths[label], [pki.other_root.asn1]).sub_indication == "NO_CERTIFICATE_CHAIN_FOUND"
