@@ -11,6 +11,7 @@ command -v pdftotext >/dev/null || needed+=(poppler-utils)
 command -v softhsm2-util >/dev/null || needed+=(softhsm2)
 command -v openssl >/dev/null || needed+=(openssl)
 command -v certutil >/dev/null || needed+=(libnss3-tools)
+command -v xmlsec1 >/dev/null || needed+=(xmlsec1)
 if [ ${#needed[@]} -gt 0 ]; then
   echo "installing: ${needed[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -1,0 +1,166 @@
+"""Hostile input refused with stable codes; messy input read with warnings; the XML-DSig checked by us and
+by xmlsec1 (Debian), including signature wrapping and a changed byte; the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from inter_axis.build import write_package
+from inter_axis.cli import axis_app
+from inter_axis.errors import EdxmlError
+from inter_axis.inspect import inspect_package
+from inter_axis.parse import read_package
+from inter_axis.xmldsig import sign_package, verify_package
+from tests.inter_axis.conftest import EXAMPLES, example_package
+
+SAMPLE = (EXAMPLES / "edoc_new.edxml").read_bytes()
+XXE = b'<?xml version="1.0"?><!DOCTYPE edXML [<!ENTITY x SYSTEM "file:///etc/passwd">]><edXML>&x;</edXML>'
+LAUGHS = b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><l>&b;</l>'
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (XXE, "hostile_xml"),
+        (LAUGHS, "hostile_xml"),
+        (SAMPLE.replace(b"http://www.mic.gov.vn/TBT/QCVN_102_2016", b"http://www.e-doc.vn/Schema/"), "wrong_namespace"),
+        (b"<edXML><x/></edXML>", "wrong_namespace"),
+        (SAMPLE[:500], "malformed_xml"),
+        (
+            SAMPLE.replace(b"<edXML:DocumentId>000.00.00.H41,2025/03/14,12/CT-UBND</edXML:DocumentId>", b"").replace(
+                b"<edXML:CodeNumber>12</edXML:CodeNumber>", b""
+            ),
+            "missing_field",
+        ),
+    ],
+)
+def test_hostile_and_unusable_input_refused(data, code):
+    for read in (inspect_package, read_package):
+        with pytest.raises(EdxmlError) as info:
+            read(data)
+        assert info.value.code == code
+
+
+def test_oversize_and_missing_attachment():
+    with pytest.raises(EdxmlError) as info:
+        inspect_package(io.BytesIO(SAMPLE), max_bytes=1000)
+    assert info.value.code == "oversize"
+    no_attachment = SAMPLE[: SAMPLE.index(b"  <AttachmentEncoded>")] + b"</edXML>\n"
+    with pytest.raises(EdxmlError) as info:
+        read_package(no_attachment)
+    assert info.value.code == "missing_attachment"
+
+
+def test_messy_vendor_package_gives_warnings():
+    messy = (
+        SAMPLE.replace(b"<edXML:PromulgationDate>2025/03/14<", b"<edXML:PromulgationDate>14/03/2025<")
+        .replace(b"2025/03/14 09:15:00", b"2025/02/30 09:15:00")
+        .replace(b"<edXML:DueDate>2025/03/31</edXML:DueDate>", b"<edXML:DueDate/>")
+        .replace(b"<edXML:OrganId>000.00.00.G22<", b"<edXML:OrganId>  000.00.00.G22\n<")
+        .replace(b"Bussiness", b"Business")
+    )
+    summary = inspect_package(messy)
+    assert summary.to_organ_ids == ("000.00.00.G22",) and summary.business_type == 0
+    text = "\n".join(summary.warnings)
+    assert "dd/MM/yyyy" in text and "2025/02/30" in text and "whitespace" in text
+    with read_package(messy) as parsed:
+        assert parsed.document.traces[0].timestamp is None
+        assert parsed.document.header.due_date is None
+
+
+def _signed(pdf_file, seal, tmp_path):
+    key, cert, root = seal
+    unsigned = tmp_path / "u.edxml"
+    with open(unsigned, "wb") as out:
+        write_package(example_package(pdf_file), out)
+    signed = tmp_path / "s.edxml"
+    with open(signed, "wb") as out:
+        sign_package(unsigned, out, key, cert)
+    return signed, root
+
+
+def _xmlsec_ok(path, root) -> bool:
+    done = subprocess.run(["xmlsec1", "--verify", "--trusted-pem", str(root), str(path)], capture_output=True)
+    return done.returncode == 0
+
+
+def test_signature_verifies_with_us_and_xmlsec1(pdf_file, seal, tmp_path):
+    signed, root = _signed(pdf_file, seal, tmp_path)
+    check = verify_package(signed, [root.read_bytes()])
+    assert check.valid and "000.00.00.H41" in check.signer
+    assert _xmlsec_ok(signed, root)
+    with read_package(signed) as parsed:
+        assert parsed.signature == "xmldsig" and parsed.warnings == ()
+
+
+def test_changed_byte_and_wrapping_rejected_by_both(pdf_file, seal, tmp_path):
+    signed, root = _signed(pdf_file, seal, tmp_path)
+    data = signed.read_bytes()
+    changed = tmp_path / "changed.edxml"
+    changed.write_bytes(data.replace(b">12</edXML:CodeNumber>", b">13</edXML:CodeNumber>"))
+    attachment_changed = tmp_path / "att.edxml"
+    attachment_changed.write_bytes(data.replace(b"JVBERi0xLjcK", b"JVBERi0xLjgK"))
+    # Wrapping: the genuine signed document hidden inside a forged one that carries its Signature.
+    start, end = data.index(b"<Signature"), data.index(b"</Signature>") + len(b"</Signature>")
+    forged_body = data.replace("Về tăng cường".encode(), "Về bãi bỏ".encode()).split(b"?>", 1)[1]
+    wrapped = tmp_path / "wrapped.edxml"
+    wrapped.write_bytes(forged_body.replace(b"<edXML:Subject>", b"<edXML:Subject>" + data[start:end], 1))
+    for bad, reason in (
+        (changed, "digest_mismatch"),
+        (attachment_changed, "digest_mismatch"),
+        (wrapped, "multiple_signatures"),
+    ):
+        assert verify_package(bad, [root.read_bytes()]).reason == reason
+        assert not _xmlsec_ok(bad, root)
+
+
+def test_unverifiable_signature_reported(pdf_file, seal, tmp_path):
+    signed, _root = _signed(pdf_file, seal, tmp_path)
+    other_root = EXAMPLES / "edoc_new.edxml"  # the VNPT-style dummy block is not XML-DSig
+    assert verify_package(other_root, []).reason == "not_xmldsig"
+    assert verify_package(signed, []).reason == "untrusted_signer"
+
+
+def test_cli_build_parse(pdf_file, seal, tmp_path):
+    key, cert, root = seal
+    (tmp_path / "k.pem").write_bytes(key)
+    (tmp_path / "c.pem").write_bytes(cert)
+    spec = {
+        "header": {
+            "from_org": {"organ_id": "000.00.00.H41", "organ_name": "UBND tỉnh Nghệ An"},
+            "to": [{"organ_id": "000.00.00.G22", "organ_name": "Văn phòng Chính phủ"}],
+            "code": {"number": "12", "notation": "CT-UBND"},
+            "promulgation_date": "2025/03/14",
+            "document_type": {"type": 1, "type_name": "Chỉ thị"},
+            "subject": "Về tăng cường",
+        },
+        "attachments": [{"content_id": "a1", "name": "a.pdf", "content_type": "application/pdf", "path": "a.pdf"}],
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    runner = CliRunner()
+    out = tmp_path / "o.edxml"
+    result = runner.invoke(
+        axis_app,
+        [
+            "build",
+            str(tmp_path / "spec.json"),
+            "--out",
+            str(out),
+            "--key",
+            str(tmp_path / "k.pem"),
+            "--cert",
+            str(tmp_path / "c.pem"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(axis_app, ["parse", str(out), "--json", "--trust", str(root)])
+    assert result.exit_code == 0, result.output
+    parsed = json.loads(result.stdout)
+    assert parsed["signature"]["valid"] and parsed["attachments"][0]["size"] == pdf_file.stat().st_size
+    bad = runner.invoke(axis_app, ["parse", str(EXAMPLES / "status_03.edxml")[:-1]])
+    assert bad.exit_code == 2 and "malformed_xml" in bad.output
