@@ -3,7 +3,9 @@ stored-version endpoint (tenancy, integrity, audit), with PDFs signed by a real 
 
 from __future__ import annotations
 
+import http.server
 import subprocess
+import threading
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -17,7 +19,7 @@ from docsvc import errors
 from docsvc.app import create_app
 from docsvc.validation.intake import received_pdf
 from docsvc.validation.ratelimit import SlidingWindowRateLimiter
-from docsvc.validation.router import negotiate, router
+from docsvc.validation.router import negotiate
 from docsvc.validation.schemas import ReportFormat
 from signing.devpki import DevPki
 from signing.interfaces import SignatureSpec
@@ -36,10 +38,11 @@ BODY_TEXT = "Quyet dinh so 12"
 
 # --- signed files from a real development PKI ---------------------------------------------------
 
-def sign_with_dev_pki(pki: DevPki, directory: Path, signer: str = SIGNER, text: str = BODY_TEXT) -> bytes:
+def sign_with_dev_pki(pki: DevPki, directory: Path, signer: str = SIGNER, text: str = BODY_TEXT, *,
+                      embed_chain: bool = True) -> bytes:
     """A one-page PDF signed (PAdES B-B) with a fresh personal certificate of ``pki``."""
     issued = pki.issue_personal(signer, "001203004567", ORGANISATION)
-    key = FileKeyBackend(issued.private_key, issued.certificate, issued.chain)
+    key = FileKeyBackend(issued.private_key, issued.certificate, issued.chain if embed_chain else [])
     src, out = directory / "unsigned.pdf", directory / "signed.pdf"
     src.write_bytes(tiny_pdf(text))
     sign_pdf(src, out, key, SignatureSpec(reason="Phê duyệt"))
@@ -71,7 +74,6 @@ def _settings(tmp_path, database_url, dev_pki, **signing):
 
 def _client(settings) -> Iterator[TestClient]:
     app = create_app(settings, relay_outbox=False)
-    app.include_router(router)
     with TestClient(app) as client:
         client.runtime = app.state.runtime
         yield client
@@ -160,6 +162,39 @@ def test_unsigned_pdf_is_indeterminate(public):
     body = public.post("/validation", content=tiny_pdf(), headers=PDF).json()
     assert body["summary"] == {"indication": "INDETERMINATE", "sub_indication": "NO_SIGNATURE_FOUND",
                                "signature_count": 0, "revisions": 1, "passed": 0, "failed": 0, "indeterminate": 0}
+
+
+class _CountingHandler(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def _count(self) -> None:
+        type(self).hits.append(self.path)
+        self.send_response(404)
+        self.end_headers()
+
+    do_GET = do_POST = _count
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+
+def test_anonymous_upload_never_makes_the_server_fetch_an_untrusted_certificates_urls(tmp_path, sqlite_url,
+                                                                                       dev_pki):
+    """SSRF guard: a certificate outside our trust carries OCSP/CRL/CA-issuer URLs of the uploader's
+    choosing; validating it must not send a single request there, even with fetching enabled."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CountingHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        stranger = DevPki.init(tmp_path / "stranger-pki", base_url=f"http://127.0.0.1:{server.server_port}")
+        # No chain in the CMS: a validator allowed to fetch would chase the AIA caIssuers URL.
+        forged = sign_with_dev_pki(stranger, tmp_path, embed_chain=False)
+        settings = _settings(tmp_path, sqlite_url, dev_pki, fetch_revocation=True, validation_rate_per_minute=1000)
+        for client in _client(settings):
+            body = client.post("/validation", content=forged, headers=PDF).json()
+        assert body["summary"]["indication"] != "TOTAL-PASSED"
+        assert _CountingHandler.hits == []
+    finally:
+        server.shutdown()
 
 
 @pytest.mark.parametrize(("content", "headers", "status", "code"), [

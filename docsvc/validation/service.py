@@ -44,17 +44,38 @@ def _check_pdf_end(stream: BinaryIO) -> None:
         raise errors.PdfUnreadableError("the PDF is truncated or damaged (no %%EOF marker at its end)")
 
 
+# Sub-indications meaning "no path to a trusted root": fetching for such a signature would
+# follow URLs chosen by whoever made the certificate.
+_UNTRUSTED_CHAIN = {"NO_CERTIFICATE_CHAIN_FOUND", "CHAIN_CONSTRAINTS_FAILURE", "NOT_YET_VALID"}
+
+
+def _fetch_is_safe(report: ValidationReport) -> bool:
+    """Only fetch revocation data when every signer already chains to a trusted root offline.
+
+    An anonymous upload carries certificates anyone can make; their AIA/OCSP/CRL URLs would make
+    this server send requests wherever the uploader likes (SSRF). A certificate a trusted CA
+    issued has URLs that CA chose, so those may be followed."""
+    return all(s.signer is not None and s.sub_indication not in _UNTRUSTED_CHAIN for s in report.signatures)
+
+
 def validate_stream(settings: Settings, stream: BinaryIO) -> ValidationReport:
     """Validate every signature in a seekable PDF stream against the configured trust.
+
+    A first pass never touches the network; revocation data is fetched in a second pass only when
+    every signer chains to a trusted root without it (see ``_fetch_is_safe``).
 
     Not a PDF → ``NotAPdfError``; truncated or malformed → ``PdfUnreadableError`` (``invalid_pdf``);
     encrypted → ``PdfEncryptedError`` (``encrypted_pdf``). Bad signatures are results, not errors."""
     stream.seek(0)
     check_pdf_header(stream.read(_WINDOW))
     _check_pdf_end(stream)
+    roots, others = trust_roots(settings), other_certs(settings)
     try:
-        return validate_pdf(stream, trust_roots(settings), other_certs=other_certs(settings),
-                            allow_fetching=settings.signing.fetch_revocation)
+        report = validate_pdf(stream, roots, other_certs=others, allow_fetching=False)
+        if settings.signing.fetch_revocation and report.signatures and _fetch_is_safe(report):
+            stream.seek(0)
+            report = validate_pdf(stream, roots, other_certs=others, allow_fetching=True)
+        return report
     except EncryptedPdfError as exc:
         raise errors.PdfEncryptedError("the PDF is encrypted; its signatures cannot be validated") from exc
     except InvalidPdfError as exc:
