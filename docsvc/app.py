@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from docsvc import http_errors
 from docsvc.admin.router import router as admin_router
 from docsvc.audit.router import router as audit_router
+from docsvc.axis.router import router as axis_router
 from docsvc.documents.router import router as documents_router
 from docsvc.dossiers.router import router as dossiers_router
 from docsvc.organisations.router import router as organisations_router
@@ -50,6 +51,6 @@ def create_app(settings: Settings | None = None, *, relay_outbox: bool = True) -
     app.state.runtime = runtime
     http_errors.install(app)
     for router in (admin_router, users_router, organisations_router, documents_router, dossiers_router,
-                   audit_router, validation_router, pki_router, signatures_router):
+                   audit_router, validation_router, pki_router, signatures_router, axis_router):
         app.include_router(router)
     return app

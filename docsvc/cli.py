@@ -14,6 +14,7 @@ import typer
 from docsvc.axis_hub.cli import add_agency_command, hub_command
 from docsvc.pki.cli import pki_app, sign_command
 from docsvc.validation.cli import verify_command
+from inter_axis.cli import axis_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="docsvc: documents, dossiers, signing.")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
@@ -21,6 +22,7 @@ jobs_app = typer.Typer(no_args_is_help=True, help="Background jobs.")
 app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(pki_app, name="pki")
+app.add_typer(axis_app, name="axis")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Overrides DOCSVC_DATA_DIR.")]
 

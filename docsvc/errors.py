@@ -151,3 +151,21 @@ class InvalidSignatureRequestError(ValidationFailedError):
     """The requested signature profile cannot be applied (``detail.reason`` says which rule)."""
 
     code = "invalid_signature_request"
+
+
+class AxisNotConfiguredError(InvalidStateError):
+    """The interlink axis is not configured, or this organisation has no axis credential."""
+
+    code = "axis_not_configured"
+
+
+class NotExchangedError(InvalidStateError):
+    """The document was not exchanged over the interlink axis (in the direction the action needs)."""
+
+    code = "not_exchanged_over_axis"
+
+
+class AxisStatusNotAllowedError(InvalidStateError):
+    """This edXML status code cannot be sent now (wrong side, wrong order, or a recall not pending)."""
+
+    code = "axis_status_not_allowed"

@@ -96,7 +96,12 @@ class SigningSettings(BaseModel):
 
 
 class AxisSettings(BaseModel):
-    """The national document interlink axis (Trục liên thông văn bản quốc gia)."""
+    """The national document interlink axis (Trục liên thông văn bản quốc gia).
+
+    One docsvc serves many organisations of a province; each is its own agency on the axis and
+    authenticates with its own secret: ``credentials`` maps OrganId → secret. ``agency_id`` with
+    ``client_secret`` is the single-agency shorthand (merged into ``credentials``). Organisations
+    without a credential neither send nor receive over the axis."""
 
     endpoint: str | None = None
     """Base URL of the axis (or of a ``docsvc axis-hub``); ``None`` disables external exchange."""
@@ -104,10 +109,35 @@ class AxisSettings(BaseModel):
     """This service's agency identifier on the axis (a QCVN 102 OrganId)."""
     client_secret: SecretStr | None = None
     """Credential presented to the axis."""
+    credentials: dict[str, SecretStr] = {}
+    """OrganId → axis secret, one per organisation of this service that exchanges over the axis."""
     poll_seconds: int = Field(default=60, ge=1)
-    """How often received packages are fetched."""
+    """How often received packages are fetched (and due retries sent)."""
     max_package_bytes: int = Field(default=300 * 1024**2, ge=1)
     """Largest edXML package accepted."""
+    retry_base_seconds: float = Field(default=10.0, gt=0)
+    """First retry delay after the axis was unavailable; doubled per attempt, with ±25 % jitter."""
+    retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    """Longest delay between two attempts."""
+    max_attempts: int = Field(default=30, ge=1)
+    """Attempts before a send that keeps meeting an unavailable axis is marked failed."""
+    verify_revocation: bool = False
+    """Fetch OCSP/CRL online when checking the PAdES signatures of received PDFs (LTV data embedded
+    in the PDF is always used)."""
+
+    def secret_for(self, organ_id: str) -> str | None:
+        """The axis secret of one of our organisations, or None when it has none."""
+        secret = self.credentials.get(organ_id)
+        if secret is None and organ_id == self.agency_id:
+            secret = self.client_secret
+        return secret.get_secret_value() if secret is not None else None
+
+    def organ_ids(self) -> list[str]:
+        """Our organisations that have axis credentials."""
+        ids = set(self.credentials)
+        if self.agency_id and self.client_secret is not None:
+            ids.add(self.agency_id)
+        return sorted(ids)
 
 
 class Settings(BaseSettings):

@@ -20,4 +20,4 @@ def test_migrated_schema_matches_the_models(database_url):
         head = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
     engine.dispose()
     assert diff == []
-    assert head == "0004"
+    assert head == "0005"

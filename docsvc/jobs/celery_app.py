@@ -24,11 +24,20 @@ def _use_wal(path: Path) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
 
 
+def _axis_schedule(settings: Settings) -> dict:
+    """Poll the axis inbox and send due retries every ``axis.poll_seconds`` (only when configured)."""
+    if not settings.axis.endpoint:
+        return {}
+    every = float(settings.axis.poll_seconds)
+    return {"axis-poll": {"task": "docsvc.axis_poll", "schedule": every},
+            "axis-retry-due": {"task": "docsvc.axis_retry_due", "schedule": every}}
+
+
 def make_celery(settings: Settings) -> Celery:
     broker = settings.resolved_broker_url
     if broker.startswith("sqla+sqlite:///"):
         _use_wal(Path(broker.removeprefix("sqla+sqlite:///")))
-    app = Celery("docsvc", broker=broker, include=["docsvc.jobs.tasks"])
+    app = Celery("docsvc", broker=broker, include=["docsvc.jobs.tasks", "docsvc.axis.tasks"])
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -52,6 +61,7 @@ def make_celery(settings: Settings) -> Celery:
             "relay-outbox": {"task": "docsvc.relay_outbox", "schedule": 30.0},
             "reconcile-objects": {"task": "docsvc.reconcile_objects", "schedule": crontab(hour=2, minute=0),
                                   "args": [None]},
+            **_axis_schedule(settings),
         },
         timezone="Asia/Ho_Chi_Minh",
     )

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from archive import ObjectStore
 from docsvc import errors
 from docsvc.audit import service as audit
+from docsvc.axis import service as axis_service
 from docsvc.documents import files_service
 from docsvc.documents import service as documents
 from docsvc.documents.files_service import FileKind
@@ -211,6 +212,8 @@ def issue(session: Session, settings: Settings, store: ObjectStore, actor: Actor
             doc.status = Status.ISSUED
             record = _record(session, actor, doc, source, upload, seal, spec, purpose="issue",
                              profile="organisation")
+            # External recipients: delivery over the axis is queued in this same transaction.
+            axis_service.queue_outgoing(session, settings, actor, doc)
             session.commit()
         except BaseException:
             session.rollback()

@@ -271,5 +271,6 @@ def test_concurrent_sends_of_one_document_deliver_one_copy(hub: Hub, tmp_path: P
     assert {r.message_id for r in receipts} and len({r.message_id for r in receipts}) == 1
     assert {e.code for e in errors} <= {"duplicate_document"}
     assert [r.message_id for r in hub.client(GOVERNMENT).list_received(1000) if r.document_id == doc_id] == [
-        receipts[0].message_id]
+        receipts[0].message_id
+    ]
     assert hub.partial_uploads() == []

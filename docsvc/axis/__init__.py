@@ -1,0 +1,1 @@
+"""Exchange over the national document interlink axis: outgoing delivery, incoming registration, statuses."""

@@ -1,0 +1,179 @@
+"""Turning docsvc records into edXML: an issued document into a ``DocumentPackage`` addressed to one
+external recipient, a status into a ``StatusMessage``, and either into signed bytes on disk.
+
+Builds are deterministic (the trace timestamp is the exchange's creation time, ContentIds derive
+from the exchange and file ids, RSA PKCS#1 v1.5 signatures are deterministic), so a retry after a
+crash rebuilds exactly the bytes of the first attempt and the axis recognises it by its idempotency
+key instead of refusing a conflict."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archive import ObjectStore
+from docsvc.documents.models import Document, DocumentFile
+from docsvc.documents.types import DOCUMENT_TYPES
+from docsvc.organisations.models import Organisation
+from inter_axis.build import write_package
+from inter_axis.model import (
+    AttachmentSource,
+    Business,
+    BusinessDocType,
+    DocumentCode,
+    DocumentPackage,
+    DocumentType,
+    MessageHeader,
+    Organization,
+    OtherInfo,
+    ResponseFor,
+    SignerInfo,
+    StaffInfo,
+    StatusMessage,
+    TraceHeader,
+)
+from inter_axis.status import write_status
+from inter_axis.validate import is_organ_id
+from inter_axis.xmldsig import sign_package
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+_PRIORITY = {"thuong": 0, "khan": 1, "thuong_khan": 2, "hoa_toc": 3}
+_SEPARATOR = re.compile(r"\s*(?:[-–:|]\s*|\s)")
+
+
+def axis_recipients(entries: list[str]) -> list[tuple[str, str]]:
+    """(OrganId, name) of the ``recipients`` entries that name an agency: ``000.00.00.G22`` or
+    ``000.00.00.G22 - Văn phòng Chính phủ``. Entries like "Như trên" or "Lưu: VT" are not."""
+    found: dict[str, str] = {}
+    for entry in entries:
+        head, _, rest = entry.strip().partition(" ")
+        if is_organ_id(head) and head not in found:
+            found[head] = _SEPARATOR.sub("", rest, count=1).strip() if rest else ""
+    return list(found.items())
+
+
+def organization(org: Organisation) -> Organization:
+    return Organization(organ_id=org.organ_id, organ_name=org.name, organ_add=org.address or "")
+
+
+def local_naive(value: datetime) -> datetime:
+    """The format's timestamps carry no zone: Vietnam local time, to the second."""
+    return value.astimezone(VIETNAM).replace(tzinfo=None, microsecond=0)
+
+
+def _document_type(doc_type: str) -> DocumentType:
+    # The numeric Type is the ND30 Art. 7 ordinal (Công văn = 18, as the .NET SDK sample has it).
+    ordinal = list(DOCUMENT_TYPES).index(doc_type) + 1 if doc_type in DOCUMENT_TYPES else 0
+    return DocumentType(ordinal, DOCUMENT_TYPES.get(doc_type, (doc_type,))[0], 0)
+
+
+def edxml_document_id(doc: Document, org: Organisation) -> str:
+    return f"{org.organ_id},{doc.issued_date:%Y/%m/%d},{doc.number}/{doc.symbol}"
+
+
+def document_package(doc: Document, org: Organisation, recipient: tuple[str, str], created_at: datetime,
+                     files: list[tuple[DocumentFile, Path]]) -> DocumentPackage:
+    """The package of an issued document for one recipient; ``files`` are (row, local copy) pairs."""
+    header = MessageHeader(
+        from_org=organization(org),
+        to=(Organization(organ_id=recipient[0], organ_name=recipient[1] or recipient[0]),),
+        code=DocumentCode(str(doc.number), doc.symbol),
+        promulgation_place=doc.place or org.address or org.name,
+        promulgation_date=doc.issued_date,
+        document_type=_document_type(doc.doc_type),
+        subject=doc.subject[:500],
+        content=doc.subject[:500],
+        signer=SignerInfo(doc.signer_competence or "", doc.signer_position or "", doc.signer_name or ""),
+        due_date=doc.due_date,
+        other_info=OtherInfo(priority=_PRIORITY.get(doc.priority, 0),
+                             sphere_of_promulgation="Liên thông văn bản quốc gia"),
+        to_places=tuple(entry[:150] for entry in doc.recipients),
+        document_id=edxml_document_id(doc, org),
+    )
+    attachments = tuple(
+        AttachmentSource(content_id=f"docsvc-{doc.id}-{row.kind}-{row.seq}", name=row.filename,
+                         content_type=row.content_type, source=path, description=row.note or "")
+        for row, path in files)
+    return DocumentPackage(header=header, traces=(TraceHeader(org.organ_id, local_naive(created_at)),),
+                           business=Business(BusinessDocType.NEW), attachments=attachments)
+
+
+def status_message(org: Organisation, original_sender: str, edxml_id: str, code: str, description: str,
+                   created_at: datetime, staff: str | None) -> StatusMessage:
+    """A status about document ``edxml_id`` of ``original_sender`` (for 13: about our own document)."""
+    number_symbol = edxml_id.split(",", 2)[2] if edxml_id.count(",") >= 2 else edxml_id
+    date_part = edxml_id.split(",")[1] if edxml_id.count(",") >= 2 else ""
+    promulgation = datetime.strptime(date_part, "%Y/%m/%d").date() if date_part else None
+    return StatusMessage(
+        from_org=organization(org),
+        response_for=ResponseFor(original_sender, number_symbol, promulgation, edxml_id),
+        status_code=code, description=description, timestamp=local_naive(created_at),
+        staff=StaffInfo(department="Văn thư", staff=staff or "") if staff else None,
+        traces=(TraceHeader(org.organ_id, local_naive(created_at)),),
+    )
+
+
+def sendable_files(session: Session, doc: Document) -> list[DocumentFile]:
+    """What goes into the package: the latest version (the issued, sealed PDF) and every attachment
+    and appendix, in order."""
+    rows = list(session.scalars(select(DocumentFile).where(DocumentFile.document_id == doc.id)
+                                .order_by(DocumentFile.kind, DocumentFile.seq)))
+    versions = [r for r in rows if r.kind == "version"]
+    return versions[-1:] + [r for r in rows if r.kind != "version"]
+
+
+@contextmanager
+def materialised(store: ObjectStore, rows: list[DocumentFile]) -> Iterator[list[tuple[DocumentFile, Path]]]:
+    """Local copies of stored files (integrity-checked while read), removed afterwards."""
+    with ExitStack() as stack:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="docsvc-axis-")))
+        copies = []
+        for row in rows:
+            path = directory / f"{row.id}"
+            with path.open("wb") as out:
+                for chunk in store.get(row.object_key, verify=True):
+                    out.write(chunk)
+            copies.append((row, path))
+        yield copies
+
+
+@contextmanager
+def signed_file(write, seal: tuple[bytes, bytes] | None, max_bytes: int) -> Iterator[tuple[Path, str]]:
+    """Write a package with ``write(out)``, sign it with ``seal`` when there is one; yields the path of
+    the final bytes and their SHA-256. Temporary files are removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="docsvc-edxml-") as directory:
+        raw, final = Path(directory) / "raw.edxml", Path(directory) / "signed.edxml"
+        with raw.open("wb") as out:
+            write(out)
+        if seal is None:
+            final = raw
+        else:
+            with final.open("wb") as out:
+                sign_package(raw, out, seal[0], seal[1], max_bytes=max_bytes, spool_dir=directory)
+        yield final, _sha256(final)
+
+
+def write_document(package: DocumentPackage):
+    return lambda out: write_package(package, out)
+
+
+def write_status_message(status: StatusMessage):
+    return lambda out: write_status(status, out)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+

@@ -1,0 +1,70 @@
+"""The axis as docsvc reaches it: one ``AxisTransport`` per organisation (each authenticates with its
+own secret, see ``AxisSettings``), and the organisation's seal as PEM for the edXML signature."""
+
+from __future__ import annotations
+
+import threading
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+from sqlalchemy.orm import Session
+
+from docsvc import errors
+from docsvc.organisations.models import Organisation
+from docsvc.pki import keystore
+from docsvc.principal import SERVICE_ACTOR
+from docsvc.settings import Settings
+from docsvc.signatures import keys_service
+from inter_axis.client import HubAxisTransport, HubEndpointSpec
+from inter_axis.transport import AxisTransport
+
+_lock = threading.Lock()
+_transports: dict[tuple[str, str, str], HubAxisTransport] = {}
+_seals: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+
+
+def enabled(settings: Settings) -> bool:
+    return bool(settings.axis.endpoint)
+
+
+def transport_for(settings: Settings, organ_id: str) -> AxisTransport:
+    """The (pooled, thread-safe) transport acting as ``organ_id``; ``AxisUnavailableError`` when the
+    axis is not configured or the organisation has no credential."""
+    axis = settings.axis
+    secret = axis.secret_for(organ_id)
+    if not axis.endpoint:
+        raise errors.AxisNotConfiguredError("no axis endpoint is configured (axis.endpoint)")
+    if secret is None:
+        raise errors.AxisNotConfiguredError(f"organisation {organ_id} has no axis credential (axis.credentials)",
+                                            organ_id=organ_id)
+    key = (axis.endpoint, organ_id, secret)
+    with _lock:
+        transport = _transports.get(key)
+        if transport is None:
+            transport = _transports[key] = HubAxisTransport(HubEndpointSpec(
+                endpoint=axis.endpoint, agency_id=organ_id, secret=secret,
+                max_package_bytes=axis.max_package_bytes))
+        return transport
+
+
+def seal_pem(session: Session, settings: Settings, org: Organisation) -> tuple[bytes, bytes] | None:
+    """(key PEM, certificate + chain PEM) of the organisation's seal, created by the development PKI
+    on first use; None when no seal can be had (production without the hook): the package is then
+    sent unsigned and the receiver sees ``no_signature``."""
+    try:
+        key = keys_service.ensure_seal(session, settings, SERVICE_ACTOR, org)
+    except errors.SigningUnavailableError:
+        return None
+    session.flush()
+    cache_key = (org.organ_id, key.serial)
+    with _lock:
+        cached = _seals.get(cache_key)
+    if cached is None:  # opening the PKCS#12 costs a key derivation: once per process and key
+        private_key, cert, chain = pkcs12.load_key_and_certificates(
+            key.pkcs12, keystore.seal_passphrase(settings, org.organ_id).encode())
+        pem = serialization.Encoding.PEM
+        key_pem = private_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        cached = (key_pem, b"".join(c.public_bytes(pem) for c in [cert, *(chain or [])]))
+        with _lock:
+            _seals[cache_key] = cached
+    return cached
