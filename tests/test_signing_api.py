@@ -8,8 +8,10 @@ from sqlalchemy import func, select
 
 from docsvc.audit.models import AuditEvent
 from docsvc.documents.models import DocumentFile
+from docsvc.pki import keystore
 from docsvc.pki.trust import other_certs, trust_roots
 from docsvc.signatures.models import SignatureRecord, SigningKey
+from signing.errors import KeyUnavailableError
 from signing.keys import FileKeyBackend
 from signing.validation import validate_pdf
 from tests.support.factories import build_province, enrol_totp
@@ -51,8 +53,14 @@ def test_enrolled_key_is_only_stored_under_the_pin(setup):
     with client.runtime.sessions() as session:
         key = session.scalar(select(SigningKey).where(SigningKey.user_id == leader.id))
         assert key.protection == "pin"
-        assert FileKeyBackend.from_pkcs12(key.pkcs12, PIN).certificate.subject.native["common_name"] == "Nguyễn Văn An"
-        uid = FileKeyBackend.from_pkcs12(key.pkcs12, PIN).certificate.subject.native["user_id"]
+        passphrase = keystore.pin_passphrase(client.runtime.settings, leader.id, PIN)
+        cert = FileKeyBackend.from_pkcs12(key.pkcs12, passphrase).certificate
+        assert cert.subject.native["common_name"] == "Nguyễn Văn An"
+        uid = cert.subject.native["user_id"]
+        # Neither the bare PIN nor the pepper alone opens it: a stolen database is not enough.
+        for wrong in (PIN, keystore.pin_passphrase(client.runtime.settings, leader.id, "000000")):
+            with pytest.raises(KeyUnavailableError):
+                FileKeyBackend.from_pkcs12(key.pkcs12, wrong)
         serial = key.serial
     assert uid.startswith("CCCD:") and len(uid) == 17
     # The development PKI's unencrypted copy of the key is gone.

@@ -1,7 +1,9 @@
 """How signing keys are protected at rest, and how they are opened for one signature.
 
-- Personal keys: PKCS#12 encrypted under the owner's PIN (AES-256, PBKDF2 — cryptography's
-  ``BestAvailableEncryption``). The server keeps no other copy, so it cannot sign without the PIN.
+- Personal keys: PKCS#12 encrypted (AES-256, PBKDF2 — cryptography's ``BestAvailableEncryption``)
+  under a passphrase derived from the owner's PIN and the service secret (``pin_passphrase``).
+  The server keeps no other copy, so it cannot sign without the PIN; and a stolen database
+  alone does not allow an offline search of the small PIN space, because the secret is not in it.
 - Organisation seal keys: PKCS#12 encrypted under a passphrase derived (HMAC-SHA256) from the
   service secret (``DOCSVC_SECRET_KEY`` / ``<data_dir>/secret_key``) and the organisation's
   mã định danh. Anyone holding that secret and the database could use the seal, which is why
@@ -33,6 +35,16 @@ def check_new_pin(pin: str) -> None:
     """A PIN must be at least six characters; digits-only PINs are fine (smart-card style)."""
     if len(pin) < MIN_PIN_LENGTH:
         raise errors.ValidationFailedError(f"the PIN must have at least {MIN_PIN_LENGTH} characters")
+
+
+def pin_passphrase(settings: Settings, user_id: int, pin: str) -> str:
+    """The passphrase of a personal PKCS#12: the PIN peppered with the service secret (HMAC-SHA256).
+
+    A 6-digit PIN has only 10^6 values; with the pepper, guessing needs the secret too, and online
+    guesses are counted and locked out."""
+    message = f"docsvc-pin-v1:{user_id}:{pin}".encode()
+    digest = hmac.new(settings.signing_secret().encode(), message, hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).decode()
 
 
 def seal_passphrase(settings: Settings, organ_id: str) -> str:

@@ -56,7 +56,7 @@ def enrol_personal(session: Session, settings: Settings, actor: Actor, pin: str,
     issued = pki.issue_personal(user.full_name, personal_id or default_personal_id(user), org.name,
                                 position=user.position)
     key = _store_issued(session, issued, kind="personal", organisation_id=org.id, user_id=user.id,
-                        passphrase=pin, protection="pin")
+                        passphrase=keystore.pin_passphrase(settings, user.id, pin), protection="pin")
     audit.record(session, actor, "signing_key.enrolled", object_type="signing_key", object_id=key.id,
                  kind="personal", serial=key.serial)
     session.commit()
@@ -113,7 +113,7 @@ def confirm(session: Session, settings: Settings, actor: Actor, key: SigningKey,
     user = session.get(User, actor.id)
     if not user.totp_enabled or not user.totp_secret:
         raise errors.TotpNotEnrolledError("signing needs a confirmed TOTP enrolment (POST /auth/totp/enrol)")
-    backend = keystore.unlock(key.pkcs12, pin)
+    backend = keystore.unlock(key.pkcs12, keystore.pin_passphrase(settings, key.user_id, pin))
     if backend is None:
         key.failed_pins += 1
         locked = key.failed_pins >= settings.signing.pin_max_failures
