@@ -7,6 +7,7 @@ import http.server
 import subprocess
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -366,3 +367,34 @@ def test_stored_tampered_version_is_refused_before_validation(stored, signed):
     assert (response.status_code, _error(response)) == (500, "file_integrity_failed")
     assert len(_events(client, province, "file.integrity_failed")) == 1
     assert _events(client, province, "document.version_validated") == []
+
+
+def test_public_validation_checks_revocation_online_and_caches_the_answers(tmp_path, sqlite_url):
+    """With fetching on, a trusted signer's OCSP/CRL is asked: a revoked certificate fails, and the
+    answers land in the revocation cache so the next validation asks nobody."""
+    from tests.support.pki_server import PkiHttpServer
+
+    server = PkiHttpServer()
+    pki = DevPki.init(tmp_path / "served-pki", base_url=server.base_url, ca_key_type="p256")
+    with server.serving(pki):
+        (tmp_path / "good").mkdir()
+        good = sign_with_dev_pki(pki, tmp_path / "good", signer="Lê Thị Hoa")
+        revoked_dir = tmp_path / "revoked"
+        revoked_dir.mkdir()
+        issued = pki.issue_personal("Trần Văn Bình", "001203004568", ORGANISATION)
+        key = FileKeyBackend(issued.private_key, issued.certificate, issued.chain)
+        (revoked_dir / "in.pdf").write_bytes(tiny_pdf(BODY_TEXT))
+        sign_pdf(revoked_dir / "in.pdf", revoked_dir / "out.pdf", key, SignatureSpec())
+        pki.revoke(issued.serial, at=datetime.now(UTC) - timedelta(hours=1))
+        settings = _settings(tmp_path, sqlite_url, pki, fetch_revocation=True, validation_rate_per_minute=1000)
+        for client in _client(settings):
+            bad = client.post("/validation", content=(revoked_dir / "out.pdf").read_bytes(), headers=PDF).json()
+            # B-B carries no proof of when it was signed, so EN 319 102-1 says REVOKED_NO_POE (not a pass).
+            assert bad["summary"]["indication"] == "INDETERMINATE"
+            assert bad["signatures"][0]["sub_indication"] == "REVOKED_NO_POE"
+            first = client.post("/validation", content=good, headers=PDF).json()
+            asked = len(server.hits)
+            again = client.post("/validation", content=good, headers=PDF).json()
+        assert first["summary"]["indication"] == again["summary"]["indication"] == "TOTAL-PASSED"
+        assert asked > 0 and len(server.hits) == asked
+        assert any(settings.revocation_cache_path.iterdir())

@@ -22,6 +22,7 @@ from docsvc.settings import Settings
 from docsvc.validation.schemas import ReportFormat
 from signing import report as report_render
 from signing.errors import EncryptedPdfError, InvalidPdfError
+from signing.trust import TrustConfig, TrustServices
 from signing.validation import ValidationReport, validate_pdf
 
 _WINDOW = 1024  # PDF readers look for the header and %%EOF within 1024 bytes of each end
@@ -58,6 +59,16 @@ def _fetch_is_safe(report: ValidationReport) -> bool:
     return all(s.signer is not None and s.sub_indication not in _UNTRUSTED_CHAIN for s in report.signatures)
 
 
+def _fetching_trust(settings: Settings, roots, others) -> TrustServices:
+    """Online revocation checking whose OCSP/CRL answers are cached on disk for
+    ``revocation_cache_seconds``, so a burst of validations does not hammer the responders.
+    Soft-fail, as the offline pass: an unreachable responder leaves revocation unknown."""
+    return TrustServices(TrustConfig(trust_roots=tuple(roots), other_certs=tuple(others), fetch_revocation=True,
+                                     cache_dir=settings.revocation_cache_path,
+                                     cache_seconds=settings.signing.revocation_cache_seconds,
+                                     revocation_mode="soft-fail"))
+
+
 def validate_stream(settings: Settings, stream: BinaryIO) -> ValidationReport:
     """Validate every signature in a seekable PDF stream against the configured trust.
 
@@ -74,7 +85,7 @@ def validate_stream(settings: Settings, stream: BinaryIO) -> ValidationReport:
         report = validate_pdf(stream, roots, other_certs=others, allow_fetching=False)
         if settings.signing.fetch_revocation and report.signatures and _fetch_is_safe(report):
             stream.seek(0)
-            report = validate_pdf(stream, roots, other_certs=others, allow_fetching=True)
+            report = validate_pdf(stream, trust=_fetching_trust(settings, roots, others))
         return report
     except EncryptedPdfError as exc:
         raise errors.PdfEncryptedError("the PDF is encrypted; its signatures cannot be validated") from exc
