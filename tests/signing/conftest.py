@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -264,7 +265,7 @@ class SoftHsmToken:
 
 
 @pytest.fixture(scope="session")
-def softhsm_token(tmp_path_factory, pki) -> SoftHsmToken:
+def softhsm_token(tmp_path_factory, pki) -> Iterator[SoftHsmToken]:
     """A fresh SoftHSM2 token in a temp dir, holding an RSA-2048 and a P-256 key with their certs."""
     if not (shutil.which("softhsm2-util") and os.path.exists(SOFTHSM_MODULE)):
         pytest.skip("SoftHSM2 is not installed")
@@ -272,6 +273,9 @@ def softhsm_token(tmp_path_factory, pki) -> SoftHsmToken:
     (root / "tokens").mkdir()
     conf = root / "softhsm2.conf"
     conf.write_text(f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    # The PKCS#11 module reads SOFTHSM2_CONF when first loaded in this process, so it must stay
+    # set for the session; it is put back afterwards so later tests see the machine's own value.
+    previous = os.environ.get("SOFTHSM2_CONF")
     os.environ["SOFTHSM2_CONF"] = str(conf)
     token = SoftHsmToken(label="docsvc-test", pin="1234", so_pin="5678", env={"SOFTHSM2_CONF": str(conf)})
     env = {**os.environ, **token.env}
@@ -284,7 +288,11 @@ def softhsm_token(tmp_path_factory, pki) -> SoftHsmToken:
                         "--id", key_id, "--pin", token.pin], check=True, capture_output=True, env=env)
         pk8.unlink()
     _store_certs(token, pki)
-    return token
+    yield token
+    if previous is None:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    else:
+        os.environ["SOFTHSM2_CONF"] = previous
 
 
 def _store_certs(token: SoftHsmToken, pki: TestPki) -> None:

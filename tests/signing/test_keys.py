@@ -152,3 +152,30 @@ def test_fast_signer_honours_dry_run(rsa_key, ec_key):
     placeholder = asyncio.run(ec_key.signer().async_sign_raw(b"x", "sha256", dry_run=True))
     real = asyncio.run(ec_key.signer().async_sign_raw(b"x", "sha256"))
     assert len(placeholder) >= len(real)
+
+
+def test_pkcs11_rsa3072_key_generated_on_the_token_signs_one_and_two_phase(softhsm_token, pki, tmp_path, pdfsig):
+    """An HSM makes its key itself and never lets it out: generate RSA-3072 on the token, certify
+    its public half, and sign through PKCS#11 in one and two phases."""
+    import pkcs11
+    from pkcs11 import Attribute, KeyType
+
+    token = pkcs11.lib(SOFTHSM_MODULE).get_token(token_label=softhsm_token.label)
+    with token.open(rw=True, user_pin=softhsm_token.pin) as session:
+        public, _private = session.generate_keypair(KeyType.RSA, 3072, label="rsa3072-signer", id=b"\x03",
+                                                    store=True)
+        numbers = rsa.RSAPublicNumbers(int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big"),
+                                       int.from_bytes(public[Attribute.MODULUS], "big"))
+    cert = pki.issue_signer(numbers.public_key(), "Lê Văn Cường")
+    src = tmp_path / "in.pdf"
+    src.write_bytes(tiny_pdf())
+    with Pkcs11KeyBackend(SOFTHSM_MODULE, softhsm_token.label, softhsm_token.pin, "rsa3072-signer", cert=cert,
+                          chain=pki.chain_asn1) as hsm:
+        assert hsm.certificate.public_key.bit_size == 3072
+        sign_pdf(src, tmp_path / "one.pdf", hsm, SignatureSpec(appearance=AppearanceSpec()))
+        prepared = prepare_signature(src, hsm.certificate, pki.chain_asn1, SignatureSpec(reason="Hai pha"))
+        finish_signature(prepared, hsm.sign_digest(prepared.to_be_signed_digest, prepared.digest_algorithm),
+                         tmp_path / "two.pdf")
+    for out in (tmp_path / "one.pdf", tmp_path / "two.pdf"):
+        assert "Signature is Valid." in pdfsig(out)
+        assert validate_pdf(out, [pki.root.asn1]).indication == "TOTAL-PASSED"
