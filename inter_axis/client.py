@@ -8,7 +8,9 @@ and ``X-Agency-Id``:
   header ``Idempotency-Key`` → 201 receipt (200 with ``replayed`` for a retry);
 - ``GET /v1/messages?limit=N`` → pending packages for this agency;
 - ``GET /v1/messages/{id}/content`` → the package bytes, ``X-Content-SHA256``;
-- ``POST /v1/messages/{id}/ack``; ``GET /v1/sent/{id}``; ``GET /v1/agencies``.
+- ``POST /v1/messages/{id}/ack``; ``POST /v1/acks`` with ``{"message_ids": [...]}`` (up to 1000; 404
+  ``not_found`` naming the ids not addressed to us, the others are acknowledged);
+- ``GET /v1/sent/{id}``; ``GET /v1/agencies``.
 
 The client never retries: retry policy belongs to the caller (the outbox job), which keeps
 the idempotency key with the outgoing record.
@@ -170,6 +172,12 @@ class HubAxisTransport:
 
     def ack(self, message_id: str) -> None:
         self._request("POST", f"/v1/messages/{message_id}/ack")
+
+    def ack_many(self, message_ids: list[str]) -> None:
+        """Acknowledge several received packages in one request (``ack`` for each, at the cost of one).
+        ``not_found`` names those not addressed to us; the others are acknowledged all the same."""
+        for start in range(0, len(message_ids), MAX_LIST):
+            self._request("POST", "/v1/acks", json={"message_ids": list(message_ids[start:start + MAX_LIST])})
 
     def sent_status(self, message_id: str) -> SentMessage:
         data = self._request("GET", f"/v1/sent/{message_id}").json()

@@ -241,3 +241,66 @@ def test_crash_between_register_and_ack_registers_once(agencies):
     assert receiver.poll() == {"registered": 1}  # the retry only acknowledges
     with receiver.rt.sessions() as session:
         assert len(list(session.scalars(select(Document.id).where(Document.direction == "incoming")))) == 1
+
+
+def _documents_in(agency: Agency) -> list[Document]:
+    with agency.rt.sessions() as session:
+        rows = list(session.scalars(select(Document).where(Document.direction == "incoming").order_by(Document.id)))
+        session.expunge_all()
+        return rows
+
+
+def test_a_batch_registers_in_one_transaction_and_a_crash_before_the_acks_registers_nothing_twice(agencies):
+    sender, receiver = agencies
+    for subject in ("Kế hoạch một", "Kế hoạch hai", "Kế hoạch ba"):
+        issue_to(sender, [GOVERNMENT], subject=subject)
+    assert sender.send_due() == ["sent"] * 3
+    from docsvc.axis import intake
+    from docsvc.axis.transport import transport_for
+    from docsvc.organisations.models import Organisation
+
+    transport = transport_for(receiver.rt.settings, GOVERNMENT)
+    refs = transport.list_received()
+    with receiver.rt.sessions() as session:
+        org = session.scalar(select(Organisation).where(Organisation.organ_id == GOVERNMENT))
+        session.expunge(org)
+    prepared = [intake._fetch_and_prepare(receiver.rt, org, transport, ref) for ref in refs]
+    assert intake._register_all(receiver.rt, org, prepared) == {ref.message_id: "registered" for ref in refs}
+    # "Crash" here: registered and committed, not acknowledged. The next poll only acknowledges.
+    assert receiver.poll() == {"registered": 3}
+    assert receiver.poll() == {}
+    docs = _documents_in(receiver)
+    assert sorted(d.subject for d in docs) == ["Kế hoạch ba", "Kế hoạch hai", "Kế hoạch một"]
+    numbers = sorted(d.arrival_number for d in docs)
+    assert numbers == list(range(numbers[0], numbers[0] + 3))
+    with receiver.rt.sessions() as session:
+        entries = list(session.scalars(select(AxisInboxEntry)))
+        assert len(entries) == 3 and all(e.acked_at is not None for e in entries)
+        assert all(e.verified for e in session.scalars(select(AxisExchange).where(AxisExchange.direction == "incoming")))
+
+
+def test_a_duplicate_in_a_batch_is_rejected_and_the_rest_still_registered(agencies):
+    sender, receiver = agencies
+    first = issue_to(sender, [GOVERNMENT], subject="Kế hoạch gốc")
+    assert sender.send_due() == ["sent"]
+    assert receiver.poll() == {"registered": 1}
+    # The same number, symbol and year again under another DocumentId (another issue date), as a buggy
+    # re-issue would send it, followed by a new document: both arrive in one batch.
+    (original,) = _exchanges(sender, "outgoing")
+    with sender.rt.sessions() as session:
+        doc = session.get(Document, first["id"])
+        doc.issued_date = doc.issued_date.replace(day=2 if doc.issued_date.day == 1 else 1)
+        row = session.get(AxisExchange, original.id)
+        row.direction = "resent"
+        session.add(AxisExchange(organisation_id=row.organisation_id, document_id=row.document_id,
+                                 direction="outgoing", counterpart=row.counterpart,
+                                 edxml_document_id=row.edxml_document_id, state="pending",
+                                 idempotency_key=new_idempotency_key()))
+        session.commit()
+    issue_to(sender, [GOVERNMENT], subject="Kế hoạch mới")
+    assert sender.send_due() == ["sent", "sent"]
+    assert receiver.poll() == {"rejected": 1, "registered": 1}
+    assert sorted(d.subject for d in _documents_in(receiver)) == ["Kế hoạch gốc", "Kế hoạch mới"]
+    with receiver.rt.sessions() as session:
+        codes = sorted(e.error_code or "" for e in session.scalars(select(AxisInboxEntry)))
+        assert codes == ["", "", "duplicate_registration"]

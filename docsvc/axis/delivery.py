@@ -26,7 +26,7 @@ from archive import ArchiveError, ObjectStore
 from docsvc.audit import service as audit
 from docsvc.axis import packages
 from docsvc.axis.models import AxisExchange, AxisStatusMessage
-from docsvc.axis.transport import seal_pem, transport_for
+from docsvc.axis.transport import seal_key, transport_for
 from docsvc.documents.models import Document
 from docsvc.errors import DocsvcError
 from docsvc.organisations.models import Organisation
@@ -64,7 +64,7 @@ def _due(row, now: datetime) -> bool:
 def _prepare_document(session: Session, settings: Settings, store: ObjectStore, row: AxisExchange) -> _Attempt:
     doc = session.get(Document, row.document_id)
     org = session.get(Organisation, row.organisation_id)
-    seal = seal_pem(session, settings, org)
+    seal = seal_key(session, settings, org)
     files = packages.sendable_files(session, doc)
     recipient = (row.counterpart, next((name for oid, name in packages.axis_recipients(doc.recipients)
                                         if oid == row.counterpart), ""))
@@ -88,7 +88,7 @@ def _built_document(store: ObjectStore, package_args: tuple, files, seal, max_by
 def _prepare_status(session: Session, settings: Settings, row: AxisStatusMessage) -> _Attempt:
     exchange = session.get(AxisExchange, row.exchange_id)
     org = session.get(Organisation, exchange.organisation_id)
-    seal = seal_pem(session, settings, org)
+    seal = seal_key(session, settings, org)
     # A status about a document we received goes to its sender; a recall (13) about our own
     # document goes to the recipient: the axis routes status packages to ResponseFor/OrganId.
     message = packages.status_message(org, exchange.counterpart, exchange.edxml_document_id, row.code,

@@ -8,18 +8,26 @@ nothing else is written; (3) a document package has its XML signature and the PA
 its PDFs checked (the verdicts are stored; a failed check flags the document, it is never silently
 accepted), its attachments stored, and one transaction registers it with an arrival number, records
 the exchange and queues status 01 then 03 to the sender; a status package is applied to the
-exchange it answers; (4) the package is acknowledged."""
+exchange it answers; (4) the package is acknowledged.
+
+``poll`` takes a listing in batches: the fetch-parse-verify-store steps run per package outside any
+transaction, then one transaction registers the batch's documents (one commit, one outbox hand-off)
+before any of them is acknowledged, so a crash still cannot lose an acknowledged package, and the
+inbox entries (unique by organisation and message id) still keep a retry from registering twice.
+A batch that meets a duplicate or a concurrent poller is rolled back and registered one by one."""
 
 from __future__ import annotations
 
 import logging
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,7 +48,7 @@ from docsvc.principal import SERVICE_ACTOR, Actor, Role
 from docsvc.runtime import Runtime
 from docsvc.uploads import Upload
 from inter_axis.errors import EdxmlError
-from inter_axis.model import ParsedAttachment, StatusMessage
+from inter_axis.model import MessageHeader, ParsedAttachment, StatusMessage
 from inter_axis.parse import ParsedPackage, read_package
 from inter_axis.transport import NOT_FOUND, AxisTransport, ReceivedRef, TransportError, new_idempotency_key
 from inter_axis.xmldsig import verify_package
@@ -51,6 +59,10 @@ log = logging.getLogger(__name__)
 _PRIORITY = {0: "thuong", 1: "khan", 2: "thuong_khan", 3: "hoa_toc", 4: "hoa_toc"}
 _TYPE_BY_NAME = {name.casefold(): code for code, (name, _abbr) in DOCUMENT_TYPES.items()}
 SEND_STATUSES = "docsvc.axis_send_statuses"
+#: Documents registered per transaction by ``poll``.
+BATCH = 50
+#: Packages fetched, parsed and verified at once: one downloads while another is checked.
+PREPARE_WORKERS = 2
 
 
 def clerk_of(org: Organisation) -> Actor:
@@ -71,6 +83,17 @@ class Verification:
         return self.signature == "valid" and self.pades == "TOTAL-PASSED"
 
 
+@dataclass(frozen=True)
+class _Incoming:
+    """A fetched, parsed, verified document package whose attachments are stored: ready to register."""
+
+    ref: ReceivedRef
+    header: MessageHeader
+    warnings: tuple[str, ...]
+    verification: Verification
+    stored: list
+
+
 def poll(rt: Runtime, limit: int = 100) -> dict[str, int]:
     """One round over every organisation with axis credentials; returns outcome counts."""
     counts: dict[str, int] = {}
@@ -80,31 +103,84 @@ def poll(rt: Runtime, limit: int = 100) -> dict[str, int]:
         session.expunge_all()
     for org in orgs:
         transport = transport_for(rt.settings, org.organ_id)
-        for ref in transport.list_received(limit=limit):
-            outcome = take(rt, org, transport, ref)
-            counts[outcome] = counts.get(outcome, 0) + 1
+        refs = transport.list_received(limit=limit)
+        for start in range(0, len(refs), BATCH):
+            for outcome in take_batch(rt, org, transport, refs[start:start + BATCH]):
+                counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 
 
 def take(rt: Runtime, org: Organisation, transport: AxisTransport, ref: ReceivedRef) -> str:
     """Process one received package (idempotent by its axis message id); returns its outcome."""
+    return take_batch(rt, org, transport, [ref])[0]
+
+
+def take_batch(rt: Runtime, org: Organisation, transport: AxisTransport, refs: list[ReceivedRef]) -> list[str]:
+    """Process received packages (idempotent by axis message id), registering their documents in one
+    transaction, then acknowledge them; returns their outcomes in order."""
+    known = _known_outcomes(rt, org, [ref.message_id for ref in refs])
+    outcomes: dict[str, str] = {ref.message_id: known[ref.message_id] for ref in refs if ref.message_id in known}
+    new = [ref for ref in refs if ref.message_id not in known]
+    start = 0
+    while start < len(new):
+        # A run of documents is prepared concurrently and registered together; a status (a recall may
+        # be about a document of this batch) waits until the documents before it are registered.
+        end = start
+        while end < len(new) and new[end].kind == "document":
+            end += 1
+        run = new[start:end] or new[start:start + 1]
+        results = _prepare_all(rt, org, transport, run)
+        outcomes.update((ref.message_id, r) for ref, r in zip(run, results, strict=True) if isinstance(r, str))
+        outcomes.update(_register_all(rt, org, [r for r in results if isinstance(r, _Incoming)]))
+        start += len(run)
+    _ack(transport, [ref.message_id for ref in refs])
+    _mark_acked(rt, org, [ref.message_id for ref in refs])
+    return [outcomes[ref.message_id] for ref in refs]
+
+
+def _prepare_all(rt: Runtime, org: Organisation, transport: AxisTransport,
+                 refs: list[ReceivedRef]) -> list[str | _Incoming]:
+    if len(refs) == 1 or PREPARE_WORKERS < 2:
+        return [_fetch_and_prepare(rt, org, transport, ref) for ref in refs]
+    with ThreadPoolExecutor(max_workers=PREPARE_WORKERS, thread_name_prefix="axis-intake") as pool:
+        return list(pool.map(lambda ref: _fetch_and_prepare(rt, org, transport, ref), refs))
+
+
+def _ack(transport: AxisTransport, message_ids: list[str]) -> None:
+    ack_many = getattr(transport, "ack_many", None)  # one request for the batch where the transport can
+    if ack_many is not None and len(message_ids) > 1:
+        ack_many(message_ids)
+        return
+    for message_id in message_ids:
+        transport.ack(message_id)
+
+
+def _known_outcomes(rt: Runtime, org: Organisation, message_ids: list[str]) -> dict[str, str]:
     with rt.sessions() as session:
-        entry = session.scalar(select(AxisInboxEntry).where(AxisInboxEntry.organ_id == org.organ_id,
-                                                           AxisInboxEntry.message_id == ref.message_id))
-        outcome = entry.outcome if entry is not None else None
-    if outcome is None:
-        outcome = _fetch_and_process(rt, org, transport, ref)
-    transport.ack(ref.message_id)
+        return dict(session.execute(select(AxisInboxEntry.message_id, AxisInboxEntry.outcome).where(
+            AxisInboxEntry.organ_id == org.organ_id, AxisInboxEntry.message_id.in_(message_ids))).all())
+
+
+def _mark_acked(rt: Runtime, org: Organisation, message_ids: list[str]) -> None:
+    if not message_ids:
+        return
     with rt.sessions() as session:
-        entry = session.scalar(select(AxisInboxEntry).where(AxisInboxEntry.organ_id == org.organ_id,
-                                                           AxisInboxEntry.message_id == ref.message_id))
-        if entry is not None and entry.acked_at is None:
-            entry.acked_at = datetime.now(UTC)
-            session.commit()
-    return outcome
+        session.execute(update(AxisInboxEntry).where(
+            AxisInboxEntry.organ_id == org.organ_id, AxisInboxEntry.message_id.in_(message_ids),
+            AxisInboxEntry.acked_at.is_(None)).values(acked_at=datetime.now(UTC)))
+        session.commit()
 
 
 def _fetch_and_process(rt: Runtime, org: Organisation, transport: AxisTransport, ref: ReceivedRef) -> str:
+    """Everything but the ack, for one package."""
+    result = _fetch_and_prepare(rt, org, transport, ref)
+    return _register_one(rt, org, result) if isinstance(result, _Incoming) else result
+
+
+def _fetch_and_prepare(rt: Runtime, org: Organisation, transport: AxisTransport,
+                       ref: ReceivedRef) -> str | _Incoming:
+    """A document package ready to register, or the outcome of a package that needed no more (rejected,
+    status applied), already committed."""
     with tempfile.TemporaryDirectory(prefix="docsvc-axis-in-") as directory:
         path = Path(directory) / "package.edxml"
         try:
@@ -125,7 +201,9 @@ def _fetch_and_process(rt: Runtime, org: Organisation, transport: AxisTransport,
                                f"the package names {sender} as sender; the axis says {ref.from_organ_id}")
             if parsed.kind == "status":
                 return _apply_status(rt, org, ref, parsed)
-            return _register_document(rt, org, ref, parsed, path, directory)
+            verification = verify(rt, path, parsed, directory)
+            return _Incoming(ref, parsed.document.header, tuple(parsed.warnings), verification,
+                             _store_attachments(rt, parsed))
 
 
 def _inbox_entry(org: Organisation, ref: ReceivedRef, outcome: str, **values) -> AxisInboxEntry:
@@ -154,8 +232,31 @@ def _reject(rt: Runtime, org: Organisation, ref: ReceivedRef, code: str, message
 
 
 # -- documents -------------------------------------------------------------------------------
-def _pem_roots(settings) -> list[x509.Certificate]:
-    return [x509.load_der_x509_certificate(cert.dump()) for cert in trust_roots(settings)]
+@dataclass(frozen=True)
+class _Trust:
+    """Trust anchors parsed once per ``Settings`` (the files and the dev PKI do not change under a
+    running process; a restart picks up new ones)."""
+
+    roots: tuple
+    other_certs: tuple
+    pem_roots: tuple[x509.Certificate, ...]
+
+
+_trust_lock = threading.Lock()
+_trust_cache: dict[int, tuple[object, _Trust]] = {}
+
+
+def _trust(settings) -> _Trust:
+    with _trust_lock:
+        cached = _trust_cache.get(id(settings))
+    if cached is not None and cached[0] is settings:
+        return cached[1]
+    roots = trust_roots(settings)
+    trust = _Trust(roots, other_certs(settings),
+                   tuple(x509.load_der_x509_certificate(cert.dump()) for cert in roots))
+    with _trust_lock:
+        _trust_cache[id(settings)] = (settings, trust)
+    return trust
 
 
 def _is_pdf(attachment: ParsedAttachment) -> bool:
@@ -166,13 +267,14 @@ def _is_pdf(attachment: ParsedAttachment) -> bool:
 def verify(rt: Runtime, path: Path, parsed: ParsedPackage, spool_dir: str) -> Verification:
     """The XML-DSig verdict over the whole package and the worst PAdES indication of its PDFs."""
     settings = rt.settings
-    check = verify_package(path, _pem_roots(settings), max_bytes=settings.axis.max_package_bytes, spool_dir=spool_dir)
+    trust = _trust(settings)
+    check = verify_package(path, trust.pem_roots, max_bytes=settings.axis.max_package_bytes, spool_dir=spool_dir)
     indications = []
     for attachment in parsed.attachments:
         if attachment.path is None or not _is_pdf(attachment):
             continue
         try:
-            report = validate_pdf(attachment.path, trust_roots(settings), other_certs=other_certs(settings),
+            report = validate_pdf(attachment.path, trust.roots, other_certs=trust.other_certs,
                                   allow_fetching=settings.axis.verify_revocation)
             indications.append(report.indication if report.signatures else "unsigned_pdf")
         except SigningError:
@@ -199,8 +301,7 @@ def _store_attachments(rt: Runtime, parsed: ParsedPackage) -> list[tuple[FileKin
     return stored
 
 
-def _new_document(org: Organisation, parsed: ParsedPackage) -> Document:
-    header = parsed.document.header
+def _new_document(org: Organisation, header: MessageHeader) -> Document:
     number = header.code.number.strip()
     return Document(
         organisation_id=org.id, direction=Direction.INCOMING, status=Status.RECEIVED,
@@ -226,46 +327,68 @@ def queue_status(session: Session, exchange: AxisExchange, code: str, descriptio
     return message
 
 
-def _register_document(rt: Runtime, org: Organisation, ref: ReceivedRef, parsed: ParsedPackage, path: Path,
-                       spool_dir: str) -> str:
-    verification = verify(rt, path, parsed, spool_dir)
-    stored = _store_attachments(rt, parsed)
-    header = parsed.document.header
-    with rt.sessions() as session:
-        org = session.get(Organisation, org.id)
-        actor = clerk_of(org)
-        doc = _new_document(org, parsed)
-        session.add(doc)
-        session.flush()
-        audit.record(session, actor, "document.created", object_type="document", object_id=doc.id,
-                     direction=doc.direction, doc_type=doc.doc_type, source="axis", message_id=ref.message_id)
+def _register_in(session: Session, org: Organisation, incoming: _Incoming) -> None:
+    """Register one prepared document in the caller's transaction (its inbox entry included);
+    raises ``DuplicateRegistrationError`` (the session may then be rolled back)."""
+    ref, header, verification = incoming.ref, incoming.header, incoming.verification
+    actor = clerk_of(org)
+    doc = _new_document(org, header)
+    session.add(doc)
+    session.flush()
+    audit.record(session, actor, "document.created", object_type="document", object_id=doc.id,
+                 direction=doc.direction, doc_type=doc.doc_type, source="axis", message_id=ref.message_id)
+    documents.register_in_transaction(session, actor, doc.id, RegisterRequest())
+    for kind, upload, note in incoming.stored:
+        files_service.add_in_transaction(session, actor, doc.id, kind, upload, note=note or None)
+    exchange = AxisExchange(
+        organisation_id=org.id, document_id=doc.id, direction="incoming", counterpart=ref.from_organ_id,
+        edxml_document_id=header.effective_document_id[:255], state="registered", last_status="03",
+        message_id=ref.message_id, signature_status=verification.signature[:32],
+        pades_status=verification.pades[:32], verified=verification.verified)
+    session.add(exchange)
+    session.flush()
+    queue_status(session, exchange, "01", "Đã đến - phần mềm QLVB đã nhận")
+    queue_status(session, exchange, "03", f"Đã tiếp nhận, số đến {doc.arrival_number}")
+    audit.record(session, actor, "axis.document_received", object_type="document", object_id=doc.id,
+                 message_id=ref.message_id, sender=ref.from_organ_id, document_id_edxml=exchange.edxml_document_id,
+                 signature=verification.signature, pades=verification.pades, verified=verification.verified)
+    if not verification.verified:
+        audit.record(session, actor, "axis.document_unverified", object_type="document", object_id=doc.id,
+                     signature=verification.signature, pades=verification.pades)
+    session.add(_inbox_entry(org, ref, "registered", document_id=doc.id, exchange_id=exchange.id,
+                             warnings=list(incoming.warnings)[:100]))
+
+
+def _register_all(rt: Runtime, org: Organisation, ready: list[_Incoming]) -> dict[str, str]:
+    """Register ``ready`` in one transaction; on a duplicate or a concurrent poller, one by one."""
+    if not ready:
+        return {}
+    if len(ready) > 1:
         try:
-            documents.register_in_transaction(session, actor, doc.id, RegisterRequest())
-        except errors.DuplicateRegistrationError as exc:
-            session.rollback()
-            return _reject(rt, org, ref, exc.code, exc.message)
-        for kind, upload, note in stored:
-            files_service.add_in_transaction(session, actor, doc.id, kind, upload, note=note or None)
-        exchange = AxisExchange(
-            organisation_id=org.id, document_id=doc.id, direction="incoming", counterpart=ref.from_organ_id,
-            edxml_document_id=header.effective_document_id[:255], state="registered", last_status="03",
-            message_id=ref.message_id, signature_status=verification.signature[:32],
-            pades_status=verification.pades[:32], verified=verification.verified)
-        session.add(exchange)
-        session.flush()
-        queue_status(session, exchange, "01", "Đã đến - phần mềm QLVB đã nhận")
-        queue_status(session, exchange, "03", f"Đã tiếp nhận, số đến {doc.arrival_number}")
-        audit.record(session, actor, "axis.document_received", object_type="document", object_id=doc.id,
-                     message_id=ref.message_id, sender=ref.from_organ_id, document_id_edxml=exchange.edxml_document_id,
-                     signature=verification.signature, pades=verification.pades, verified=verification.verified)
-        if not verification.verified:
-            audit.record(session, actor, "axis.document_unverified", object_type="document", object_id=doc.id,
-                         signature=verification.signature, pades=verification.pades)
-        entry = _inbox_entry(org, ref, "registered", document_id=doc.id, exchange_id=exchange.id,
-                             warnings=list(parsed.warnings)[:100])
-        if not _commit_entry(session, entry):
+            with rt.sessions() as session:
+                current = session.get(Organisation, org.id)
+                for incoming in ready:
+                    _register_in(session, current, incoming)
+                session.commit()
+            return {incoming.ref.message_id: "registered" for incoming in ready}
+        except (errors.DuplicateRegistrationError, IntegrityError):
+            log.info("axis batch of %d for %s falls back to one by one", len(ready), org.organ_id)
+    return {incoming.ref.message_id: _register_one(rt, org, incoming) for incoming in ready}
+
+
+def _register_one(rt: Runtime, org: Organisation, incoming: _Incoming) -> str:
+    with rt.sessions() as session:
+        try:
+            _register_in(session, session.get(Organisation, org.id), incoming)
+            session.commit()
             return "registered"
-    return "registered"
+        except errors.DuplicateRegistrationError as exc:
+            duplicate = exc
+        except IntegrityError:  # another poller recorded this message first
+            return "registered"
+    # Out of the session: its rolled-back objects must not reopen a transaction (and SQLite's write
+    # lock) while the rejection is written.
+    return _reject(rt, org, incoming.ref, duplicate.code, duplicate.message)
 
 
 # -- statuses --------------------------------------------------------------------------------

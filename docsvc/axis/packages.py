@@ -43,7 +43,7 @@ from inter_axis.model import (
 )
 from inter_axis.status import write_status
 from inter_axis.validate import is_organ_id
-from inter_axis.xmldsig import sign_package
+from inter_axis.xmldsig import SigningKey, sign_package_with
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 _PRIORITY = {"thuong": 0, "khan": 1, "thuong_khan": 2, "hoa_toc": 3}
@@ -147,7 +147,7 @@ def materialised(store: ObjectStore, rows: list[DocumentFile]) -> Iterator[list[
 
 
 @contextmanager
-def signed_file(write, seal: tuple[bytes, bytes] | None, max_bytes: int) -> Iterator[tuple[Path, str]]:
+def signed_file(write, seal: SigningKey | None, max_bytes: int) -> Iterator[tuple[Path, str]]:
     """Write a package with ``write(out)``, sign it with ``seal`` when there is one; yields the path of
     the final bytes and their SHA-256. Temporary files are removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="docsvc-edxml-") as directory:
@@ -158,7 +158,7 @@ def signed_file(write, seal: tuple[bytes, bytes] | None, max_bytes: int) -> Iter
             final = raw
         else:
             with final.open("wb") as out:
-                sign_package(raw, out, seal[0], seal[1], max_bytes=max_bytes, spool_dir=directory)
+                sign_package_with(raw, out, seal, max_bytes=max_bytes, spool_dir=directory)
         yield final, _sha256(final)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -100,6 +100,15 @@ def create_hub_app(service: HubService) -> FastAPI:
     def ack(recipient: Agency, message_id: str) -> dict:
         service.ack(recipient, message_id)
         return {"message_id": message_id, "state": "delivered"}
+
+    @app.post("/v1/acks")
+    def ack_many(recipient: Agency,
+                 message_ids: Annotated[list[Annotated[str, Query(max_length=64)]],
+                                        Body(embed=True, max_length=1000)]) -> JSONResponse:
+        unknown = service.ack_many(recipient, message_ids)
+        if unknown:
+            return _error(NOT_FOUND, f"no message {', '.join(unknown[:5])} for {recipient}", {"unknown": unknown})
+        return JSONResponse({"acked": len(message_ids)})
 
     @app.get("/v1/sent/{message_id}")
     def sent(sender: Agency, message_id: str) -> dict:

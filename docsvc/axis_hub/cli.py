@@ -43,12 +43,25 @@ def hub_command(
     except (OSError, ValueError, KeyError) as exc:
         typer.secho(f"cannot read the agencies file: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
-    service = HubService(make_engine(url), PackageStorage(data_dir), max_package_bytes)
+    service = HubService(durable_engine(make_engine(url)), PackageStorage(data_dir), max_package_bytes)
     swept = service.prepare(agencies)
     if swept:
         typer.echo(f"removed {len(swept)} file(s) left by an interrupted upload: {', '.join(swept[:5])}")
     typer.echo(f"axis hub: {len(service.agencies())} agencies, packages in {data_dir}")
     uvicorn.run(create_hub_app(service), host=host, port=port, log_level="info")
+
+
+def durable_engine(engine):
+    """The hub answers 2xx only after its commit: on SQLite that commit must reach the disk, so WAL
+    runs with ``synchronous=FULL`` (docsvc's default NORMAL may lose the last commits on power loss,
+    and with them packages the hub has acknowledged)."""
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy import event
+
+        @event.listens_for(engine, "connect")
+        def _full_sync(dbapi_conn, _record) -> None:
+            dbapi_conn.execute("PRAGMA synchronous=FULL")
+    return engine
 
 
 def add_agency_command(

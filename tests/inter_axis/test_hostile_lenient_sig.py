@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from inter_axis.build import write_package
 from inter_axis.cli import axis_app
-from inter_axis.errors import EdxmlError
+from inter_axis.errors import BadSignatureError, EdxmlError
 from inter_axis.inspect import inspect_package
 from inter_axis.parse import read_package
-from inter_axis.xmldsig import sign_package, verify_package
+from inter_axis.xmldsig import load_signing_key, sign_package, sign_package_with, signing_key_of, verify_package
 from tests.inter_axis.conftest import EXAMPLES, example_package
 
 SAMPLE = (EXAMPLES / "edoc_new.edxml").read_bytes()
@@ -117,6 +117,36 @@ def test_changed_byte_and_wrapping_rejected_by_both(pdf_file, seal, tmp_path):
     ):
         assert verify_package(bad, [root.read_bytes()]).reason == reason
         assert not _xmlsec_ok(bad, root)
+
+
+def test_a_key_loaded_once_signs_many_packages_byte_for_byte_as_from_pem(pdf_file, seal, tmp_path):
+    key, cert, root = seal
+    signed, _ = _signed(pdf_file, seal, tmp_path)
+    loaded = load_signing_key(key, cert)
+    unsigned = tmp_path / "u.edxml"
+    for _ in range(2):  # the same loaded key, reused
+        out = io.BytesIO()
+        sign_package_with(unsigned, out, loaded)
+        assert out.getvalue() == signed.read_bytes()  # PKCS#1 v1.5 is deterministic
+    assert verify_package(out.getvalue(), [root.read_bytes()]).valid
+
+
+def test_a_loaded_key_with_a_foreign_or_missing_certificate_is_refused(seal):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    key, cert, _root = seal
+    loaded = load_signing_key(key, cert)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with pytest.raises(BadSignatureError, match="does not belong"):
+        signing_key_of(other, loaded.certs)
+    with pytest.raises(BadSignatureError, match="RSA key is required"):
+        signing_key_of(ec.generate_private_key(ec.SECP256R1()), loaded.certs)
+    with pytest.raises(BadSignatureError, match="no certificate"):
+        signing_key_of(loaded.key, [])
+    with pytest.raises(BadSignatureError, match="unreadable"):
+        load_signing_key(b"not a key", cert)
+    assert isinstance(loaded.certs[0], x509.Certificate) and len(loaded.cert_texts) == 2
 
 
 def test_unverifiable_signature_reported(pdf_file, seal, tmp_path):

@@ -99,6 +99,23 @@ def test_two_agencies_send_receive_ack_and_answer_with_a_status(hub: Hub, tmp_pa
     assert government.send(later, idempotency_key=new_idempotency_key()).kind == "status"
 
 
+def test_several_packages_are_acknowledged_in_one_request(hub: Hub, tmp_path: Path):
+    province, government = hub.client(PROVINCE), hub.client(GOVERNMENT)
+    ids = [province.send(document_package(tmp_path / f"d{i}.edxml", recipients=(GOVERNMENT,), document_id=_doc_id()),
+                         idempotency_key=new_idempotency_key()).message_id for i in range(3)]
+    assert set(ids) <= {r.message_id for r in government.list_received(limit=1000)}
+    government.ack_many(ids[:2])
+    government.ack_many(ids[:2])  # idempotent
+    pending = {r.message_id for r in government.list_received(limit=1000)}
+    assert ids[2] in pending and not set(ids[:2]) & pending
+    # An id not addressed to the caller is not_found; the others in the request are acknowledged all the same.
+    error = _refused(lambda: government.ack_many([ids[2], "0" * 32]), "not_found")
+    assert error.detail["unknown"] == ["0" * 32]
+    assert ids[2] not in {r.message_id for r in government.list_received(limit=1000)}
+    _refused(lambda: province.ack_many(ids[:1]), "not_found")  # the sender is no recipient
+    assert {d.state for d in province.sent_status(ids[0]).deliveries} == {"delivered"}
+
+
 def test_agency_directory(hub: Hub):
     agencies = hub.client(DEPARTMENT).list_agencies()
     assert [a.organ_id for a in agencies] == sorted([PROVINCE, DEPARTMENT, GOVERNMENT])
