@@ -85,10 +85,14 @@ class SigningSettings(BaseModel):
     validation_rate_per_minute: int = Field(default=30, ge=1)
     """Public validation requests allowed per client address and minute."""
     pkcs11_module: str | None = None
-    """Production key hook: path of the PKCS#11 module of the HSM holding signing keys
-    (e.g. ``/usr/lib/softhsm/libsofthsm2.so``); ``None`` keeps keys as PIN-encrypted PKCS#12."""
+    """PKCS#11 module of the HSM holding the organisations' seal keys (e.g.
+    ``/usr/lib/softhsm/libsofthsm2.so``). Set, each organisation's seal is the token's private key
+    and certificate labelled with its mã định danh, and never leaves the token; ``None`` keeps seals
+    as server-encrypted PKCS#12 issued by the development PKI."""
     pkcs11_token_label: str | None = None
     """Token label in that module."""
+    pkcs11_pin: SecretStr | None = None
+    """User PIN of that token."""
     pin_max_failures: int = Field(default=5, ge=1)
     """Wrong PINs in a row that lock a signing key."""
     pin_lockout_minutes: int = Field(default=15, ge=1)

@@ -8,9 +8,9 @@
   service secret (``DOCSVC_SECRET_KEY`` / ``<data_dir>/secret_key``) and the organisation's
   mã định danh. Anyone holding that secret and the database could use the seal, which is why
   only the clerk of the organisation may ask for it, confirmed with their own PIN and TOTP.
-- Production (``signing.use_dev_pki=false``): keys belong in a PKCS#11 token/HSM
-  (``signing.keys.Pkcs11KeyBackend``); configure ``signing.pkcs11_module`` and the hook in
-  :func:`open_hsm_key` opens them. No PKCS#12 is stored then.
+- Seals on an HSM (``signing.pkcs11_module`` set): the key stays on the PKCS#11 token, labelled
+  with the organisation's mã định danh (:func:`open_hsm_seal`); the database keeps only its
+  certificate. Personal keys stay PIN-protected PKCS#12 (a per-user token is not wired).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from docsvc import errors
 from docsvc.settings import Settings
 from signing.errors import KeyUnavailableError
-from signing.keys import FileKeyBackend
+from signing.keys import FileKeyBackend, Pkcs11KeyBackend
 
 MIN_PIN_LENGTH = 6
 
@@ -69,16 +69,16 @@ def unlock(pkcs12_bytes: bytes, passphrase: str) -> FileKeyBackend | None:
         return None
 
 
-def open_hsm_key(settings: Settings, key_label: str, pin: str, certificate: bytes):
-    """Production hook: open a key held in the configured PKCS#11 token (the API does not route
-    to it yet; a key row with ``protection='pkcs11'`` would carry the label)."""
-    module = settings.signing.pkcs11_module
-    if not module:
-        raise errors.SigningUnavailableError("no PKCS#11 module configured (signing.pkcs11_module)")
-    from asn1crypto import x509 as asn1_x509
-
-    from signing.keys import Pkcs11KeyBackend
-
-    backend = Pkcs11KeyBackend(module, settings.signing.pkcs11_token_label or "", pin, key_label,
-                               asn1_x509.Certificate.load(certificate))
-    return backend.open()
+def open_hsm_seal(settings: Settings, organ_id: str, chain) -> Pkcs11KeyBackend:
+    """An organisation's seal on the configured PKCS#11 token: its private key and certificate are
+    both labelled with the organisation's mã định danh. ``signing_unavailable`` when the token or
+    the key cannot be opened (the caller has changed nothing yet)."""
+    signing = settings.signing
+    if not (signing.pkcs11_module and signing.pkcs11_token_label and signing.pkcs11_pin):
+        raise errors.SigningUnavailableError("the HSM needs signing.pkcs11_module, pkcs11_token_label and pkcs11_pin")
+    backend = Pkcs11KeyBackend(signing.pkcs11_module, signing.pkcs11_token_label,
+                               signing.pkcs11_pin.get_secret_value(), organ_id, cert=organ_id, chain=chain)
+    try:
+        return backend.open()
+    except KeyUnavailableError as exc:
+        raise errors.SigningUnavailableError(f"the seal of {organ_id} cannot be used on the HSM: {exc}") from exc

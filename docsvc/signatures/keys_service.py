@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -14,6 +15,7 @@ from docsvc.audit import service as audit
 from docsvc.organisations.models import Organisation
 from docsvc.pki import keystore
 from docsvc.pki.service import require_dev_pki
+from docsvc.pki.trust import other_certs
 from docsvc.principal import Actor
 from docsvc.settings import Settings
 from docsvc.signatures.models import SigningKey
@@ -64,7 +66,10 @@ def enrol_personal(session: Session, settings: Settings, actor: Actor, pin: str,
 
 
 def ensure_seal(session: Session, settings: Settings, actor: Actor, organisation: Organisation) -> SigningKey:
-    """The organisation's active seal key, issued by the development PKI on first use."""
+    """The organisation's active seal key: on the HSM when one is configured, else issued by the
+    development PKI on first use."""
+    if settings.signing.pkcs11_module:
+        return _hsm_seal(session, settings, actor, organisation)
     key = active_key(session, "seal", organisation.id, None)
     if key is not None:
         return key
@@ -136,8 +141,32 @@ def confirm(session: Session, settings: Settings, actor: Actor, key: SigningKey,
     return backend
 
 
-def open_seal(settings: Settings, organisation: Organisation, key: SigningKey) -> FileKeyBackend:
-    """The seal key, opened with the server-held passphrase (callers check who asks)."""
+def _hsm_seal(session: Session, settings: Settings, actor: Actor, organisation: Organisation) -> SigningKey:
+    """The key row standing for the seal on the HSM: its certificate, no key material. A new
+    certificate on the token (renewal) replaces the row, as re-enrolment does."""
+    with keystore.open_hsm_seal(settings, organisation.organ_id, other_certs(settings)) as hsm:
+        cert = x509.load_der_x509_certificate(hsm.certificate.dump())
+    serial = format(cert.serial_number, "x")
+    key = active_key(session, "seal", organisation.id, None)
+    if key is not None and key.protection == "pkcs11" and key.serial == serial:
+        return key
+    session.execute(update(SigningKey).where(*_owned_by("seal", organisation.id, None)).values(is_active=False))
+    key = SigningKey(kind="seal", organisation_id=organisation.id, user_id=None,
+                     certificate=cert.public_bytes(serialization.Encoding.DER), serial=serial,
+                     subject=cert.subject.rfc4514_string(), not_after=cert.not_valid_after_utc, pkcs12=b"",
+                     protection="pkcs11")
+    session.add(key)
+    session.flush()
+    audit.record(session, actor, "signing_key.enrolled", object_type="signing_key", object_id=key.id,
+                 organisation_id=organisation.id, kind="seal", serial=serial, protection="pkcs11")
+    return key
+
+
+def open_seal(settings: Settings, organisation: Organisation, key: SigningKey):
+    """The seal key, from the HSM or opened with the server-held passphrase (callers check who
+    asks). An HSM backend holds a token session: close it (it is a context manager)."""
+    if key.protection == "pkcs11":
+        return keystore.open_hsm_seal(settings, organisation.organ_id, other_certs(settings))
     backend = keystore.unlock(key.pkcs12, keystore.seal_passphrase(settings, organisation.organ_id))
     if backend is None:
         raise errors.SigningUnavailableError("the seal key cannot be opened with this server's secret")

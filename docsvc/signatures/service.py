@@ -166,6 +166,17 @@ def sign_version(session: Session, settings: Settings, store: ObjectStore, actor
     return record
 
 
+@contextmanager
+def _closing(backend) -> Iterator[None]:
+    """Close an HSM backend's token session when done; file keys hold nothing to close."""
+    try:
+        yield
+    finally:
+        close = getattr(backend, "close", None)
+        if close is not None:
+            close()
+
+
 def _date_line(org: Organisation, doc: Document) -> str:
     return date_line(doc.place or org.address or org.name, doc.issued_date)
 
@@ -190,7 +201,7 @@ def issue(session: Session, settings: Settings, store: ObjectStore, actor: Actor
     session.commit()
     backend = keys_service.open_seal(settings, org, seal)
     level = settings.signing.issue_level
-    with _workdir() as work:
+    with _workdir() as work, _closing(backend):
         src = _materialise(store, source, work / "in.pdf")
         try:
             doc = documents.register_in_transaction(session, actor, document_id,
