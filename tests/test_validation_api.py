@@ -191,8 +191,10 @@ def test_anonymous_upload_never_makes_the_server_fetch_an_untrusted_certificates
         forged = sign_with_dev_pki(stranger, tmp_path, embed_chain=False)
         settings = _settings(tmp_path, sqlite_url, dev_pki, fetch_revocation=True, validation_rate_per_minute=1000)
         for client in _client(settings):
-            body = client.post("/validation", content=forged, headers=PDF).json()
-        assert body["summary"]["indication"] != "TOTAL-PASSED"
+            # Broken hash too: that verdict comes before trust and must not open the door either.
+            for upload in (forged, tamper(forged)):
+                body = client.post("/validation", content=upload, headers=PDF).json()
+                assert body["summary"]["indication"] != "TOTAL-PASSED"
         assert _CountingHandler.hits == []
     finally:
         server.shutdown()

@@ -21,7 +21,7 @@ from docsvc.principal import Actor
 from docsvc.settings import Settings
 from docsvc.validation.schemas import ReportFormat
 from signing import report as report_render
-from signing.errors import EncryptedPdfError, InvalidPdfError
+from signing.errors import EncryptedPdfError, InvalidPdfError, TrustConfigError
 from signing.trust import TrustConfig, TrustServices
 from signing.validation import ValidationReport, validate_pdf
 
@@ -45,18 +45,14 @@ def _check_pdf_end(stream: BinaryIO) -> None:
         raise errors.PdfUnreadableError("the PDF is truncated or damaged (no %%EOF marker at its end)")
 
 
-# Sub-indications meaning "no path to a trusted root": fetching for such a signature would
-# follow URLs chosen by whoever made the certificate.
-_UNTRUSTED_CHAIN = {"NO_CERTIFICATE_CHAIN_FOUND", "CHAIN_CONSTRAINTS_FAILURE", "NOT_YET_VALID"}
-
-
 def _fetch_is_safe(report: ValidationReport) -> bool:
     """Only fetch revocation data when every signer already chains to a trusted root offline.
 
     An anonymous upload carries certificates anyone can make; their AIA/OCSP/CRL URLs would make
     this server send requests wherever the uploader likes (SSRF). A certificate a trusted CA
-    issued has URLs that CA chose, so those may be followed."""
-    return all(s.signer is not None and s.sub_indication not in _UNTRUSTED_CHAIN for s in report.signatures)
+    issued has URLs that CA chose, so those may be followed. The decision is on trust alone, not
+    on the indication: a broken hash is reported before trust, and must not open the door."""
+    return all(s.trusted for s in report.signatures)
 
 
 def _fetching_trust(settings: Settings, roots, others) -> TrustServices:
@@ -91,6 +87,8 @@ def validate_stream(settings: Settings, stream: BinaryIO) -> ValidationReport:
         raise errors.PdfEncryptedError("the PDF is encrypted; its signatures cannot be validated") from exc
     except InvalidPdfError as exc:
         raise errors.PdfUnreadableError(f"the PDF cannot be read: {exc}") from exc
+    except TrustConfigError as exc:
+        raise errors.SigningUnavailableError(f"validation has no usable trust configuration: {exc}") from exc
 
 
 def render_report(report: ValidationReport, fmt: ReportFormat, document_name: str | None = None) -> bytes:
