@@ -5,6 +5,7 @@ arrival number → 01/03 back → 04/05/06 → recall 13 → 15; duplicates, ret
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 from sqlalchemy import select
 
 from docsvc.axis import delivery
@@ -13,7 +14,7 @@ from docsvc.documents.models import Document, DocumentFile
 from docsvc.jobs.models import OutboxMessage
 from inter_axis.transport import new_idempotency_key
 from tests.support.axis_agencies import Agency, issue_to, two_agencies
-from tests.support.axis_hub import DEPARTMENT, EXAMPLES, GOVERNMENT, document_package, new_hub
+from tests.support.axis_hub import DEPARTMENT, EXAMPLES, GOVERNMENT, NS, document_package, new_hub
 from tests.support.signing import shared_pki_dir  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.skipif(not EXAMPLES.is_dir(), reason="shared/standards/examples is not beside the checkout")
@@ -221,6 +222,31 @@ def test_hostile_and_malformed_packages_are_rejected_acked_and_nothing_registere
         assert session.scalar(select(Document.id).where(Document.symbol == "KH-STTTT", Document.number == 77)) is None
     inbox = receiver.client.get("/axis/inbox?outcome=rejected", headers=receiver.clerk.headers)
     assert [e["error_code"] for e in inbox.json()] == ["missing_attachment"]
+
+
+@pytest.mark.parametrize("number", ["²", "99999999999999999999"])
+def test_a_package_our_database_cannot_hold_is_rejected_and_does_not_block_the_inbox(agencies, hub, tmp_path,
+                                                                                    number):
+    """A number str.isdigit() accepts but int() or the column cannot take ("²", beyond 64 bits)
+    must not fail the poll for ever: it is kept out of the document."""
+    sender, receiver = agencies
+    odd = document_package(tmp_path / "odd.edxml", sender=DEPARTMENT, recipients=(GOVERNMENT,),
+                           document_id=f"{DEPARTMENT},2025/03/14,{number}/KH-STTTT")
+    tree = etree.parse(str(odd))
+    tree.find(".//e:CodeNumber", NS).text = number
+    tree.write(str(odd), xml_declaration=True, encoding="UTF-8")
+    receipt = hub.client(DEPARTMENT).send(odd, idempotency_key=new_idempotency_key())
+    issue_to(sender, [GOVERNMENT])  # a good package behind it in the same inbox
+    assert sender.send_due() == ["sent"]
+
+    assert sum(receiver.poll().values()) == 2
+    assert receiver.poll() == {}  # both acknowledged: nothing comes back
+    with receiver.rt.sessions() as session:
+        entry = session.scalar(select(AxisInboxEntry).where(AxisInboxEntry.message_id == receipt.message_id))
+        assert entry.acked_at is not None and entry.outcome in ("registered", "rejected")
+        if entry.outcome == "registered":
+            assert session.get(Document, entry.document_id).number is None
+    assert len(_documents_in(receiver)) >= 1
 
 
 def test_crash_between_register_and_ack_registers_once(agencies):

@@ -19,6 +19,7 @@ A batch that meets a duplicate or a concurrent poller is rolled back and registe
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from cryptography import x509
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from docsvc import errors
@@ -301,13 +302,18 @@ def _store_attachments(rt: Runtime, parsed: ParsedPackage) -> list[tuple[FileKin
     return stored
 
 
+# ASCII digits only, at most 9: str.isdigit() also takes "²" (int() then fails) and thousands of
+# digits overflow the column; such a number is kept only in the package, not as the document's.
+_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
 def _new_document(org: Organisation, header: MessageHeader) -> Document:
     number = header.code.number.strip()
     return Document(
         organisation_id=org.id, direction=Direction.INCOMING, status=Status.RECEIVED,
         doc_type=_TYPE_BY_NAME.get(header.document_type.type_name.strip().casefold(), "cong_van"),
         year=header.promulgation_date.year if header.promulgation_date else None,
-        number=int(number) if number.isdigit() else None, symbol=header.code.notation[:64] or None,
+        number=int(number) if _NUMBER.fullmatch(number) else None, symbol=header.code.notation[:64] or None,
         issued_date=header.promulgation_date, place=header.promulgation_place[:128] or None,
         subject=header.subject or header.content or "(không có trích yếu)",
         signer_name=header.signer.full_name[:255] or None, signer_position=header.signer.position[:255] or None,
@@ -371,8 +377,10 @@ def _register_all(rt: Runtime, org: Organisation, ready: list[_Incoming]) -> dic
                     _register_in(session, current, incoming)
                 session.commit()
             return {incoming.ref.message_id: "registered" for incoming in ready}
-        except (errors.DuplicateRegistrationError, IntegrityError):
-            log.info("axis batch of %d for %s falls back to one by one", len(ready), org.organ_id)
+        except OperationalError:
+            raise  # the database is unavailable: the next poll tries again, nothing was acked
+        except Exception:  # a duplicate, a concurrent poller, or one bad package: isolate it
+            log.info("axis batch of %d for %s falls back to one by one", len(ready), org.organ_id, exc_info=True)
     return {incoming.ref.message_id: _register_one(rt, org, incoming) for incoming in ready}
 
 
@@ -383,12 +391,19 @@ def _register_one(rt: Runtime, org: Organisation, incoming: _Incoming) -> str:
             session.commit()
             return "registered"
         except errors.DuplicateRegistrationError as exc:
-            duplicate = exc
+            code, message = exc.code, exc.message
         except IntegrityError:  # another poller recorded this message first
             return "registered"
+        except OperationalError:
+            raise  # the database is unavailable: the next poll tries again, nothing was acked
+        except (errors.DocsvcError, SQLAlchemyError, ValueError, OverflowError) as exc:
+            # A package our database cannot hold (out-of-range values, …) must not block the inbox
+            # for ever: it is rejected and acknowledged like any other invalid package.
+            log.warning("axis package %s cannot be registered: %r", incoming.ref.message_id, exc)
+            code, message = "invalid_package", f"the package cannot be registered: {type(exc).__name__}"
     # Out of the session: its rolled-back objects must not reopen a transaction (and SQLite's write
     # lock) while the rejection is written.
-    return _reject(rt, org, incoming.ref, duplicate.code, duplicate.message)
+    return _reject(rt, org, incoming.ref, code, message)
 
 
 # -- statuses --------------------------------------------------------------------------------
