@@ -178,6 +178,7 @@ class SigningKey:
     :func:`load_signing_key` and passes it to :func:`sign_package_with`."""
 
     key: rsa.RSAPrivateKey
+    """The private key, or an object signing like one (see :func:`signing_key_of`)."""
     certs: tuple[x509.Certificate, ...]
     """The signer's certificate first, then optionally its chain (all go into KeyInfo)."""
     subject: str
@@ -198,9 +199,14 @@ def load_signing_key(key_pem: bytes, cert_pem: bytes) -> SigningKey:
 
 
 def signing_key_of(key, certs: Iterable[x509.Certificate]) -> SigningKey:
-    """A :class:`SigningKey` from already loaded objects (checked as :func:`load_signing_key` does)."""
+    """A :class:`SigningKey` from already loaded objects (checked as :func:`load_signing_key` does).
+
+    ``key`` is a cryptography RSA private key, or any object shaped like one for signing
+    (``public_key()`` and ``sign(data, PKCS1v15(), SHA256())``), such as a key kept on a token."""
     certs = tuple(certs)
-    if not isinstance(key, rsa.RSAPrivateKey):
+    public_key = getattr(key, "public_key", None)
+    if not callable(public_key) or not callable(getattr(key, "sign", None)) or \
+            not isinstance(public_key(), rsa.RSAPublicKey):
         raise BadSignatureError("the edXML signature uses RSA-SHA256: an RSA key is required")
     if not certs:
         raise BadSignatureError("no certificate for the key")

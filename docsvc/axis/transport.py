@@ -3,24 +3,51 @@ own secret, see ``AxisSettings``), and the organisation's seal, loaded once, for
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy.orm import Session
 
 from docsvc import errors
 from docsvc.organisations.models import Organisation
 from docsvc.pki import keystore
+from docsvc.pki.trust import other_certs
 from docsvc.principal import SERVICE_ACTOR
 from docsvc.settings import Settings
 from docsvc.signatures import keys_service
 from inter_axis.client import HubAxisTransport, HubEndpointSpec
 from inter_axis.transport import AxisTransport
 from inter_axis.xmldsig import SigningKey, signing_key_of
+from signing.keys import Pkcs11KeyBackend
 
 _lock = threading.Lock()
 _transports: dict[tuple[str, str, str], HubAxisTransport] = {}
 _seals: dict[tuple[str, str], SigningKey] = {}
+
+
+class _TokenRsaKey:
+    """An organisation's seal kept on the HSM, shaped like cryptography's RSA key for the edXML
+    signer: the SHA-256 digest goes to the token, the private key never leaves it. The token session
+    stays open for the process (opening costs a login) and is used by one thread at a time."""
+
+    def __init__(self, backend: Pkcs11KeyBackend) -> None:
+        self._backend = backend
+        self._lock = threading.Lock()
+        self.certificates = [x509.load_der_x509_certificate(c.dump())
+                             for c in (backend.certificate, *backend.chain)]
+
+    def public_key(self):
+        return self.certificates[0].public_key()
+
+    def sign(self, data: bytes, pad: padding.AsymmetricPadding, algorithm: hashes.HashAlgorithm) -> bytes:
+        if not isinstance(pad, padding.PKCS1v15) or not isinstance(algorithm, hashes.SHA256):
+            raise ValueError("the token key signs RSA PKCS#1 v1.5 with SHA-256 only")
+        with self._lock:
+            return self._backend.sign_digest(hashlib.sha256(data).digest(), "sha256")
 
 
 def enabled(settings: Settings) -> bool:
@@ -63,9 +90,13 @@ def seal_key(session: Session, settings: Settings, org: Organisation) -> Signing
     with _lock:
         cached = _seals.get(cache_key)
     if cached is None:
-        private_key, cert, chain = pkcs12.load_key_and_certificates(
-            key.pkcs12, keystore.seal_passphrase(settings, org.organ_id).encode())
-        cached = signing_key_of(private_key, [cert, *(chain or [])])
+        if key.protection == "pkcs11":
+            token_key = _TokenRsaKey(keystore.open_hsm_seal(settings, org.organ_id, other_certs(settings)))
+            cached = signing_key_of(token_key, token_key.certificates)
+        else:
+            private_key, cert, chain = pkcs12.load_key_and_certificates(
+                key.pkcs12, keystore.seal_passphrase(settings, org.organ_id).encode())
+            cached = signing_key_of(private_key, [cert, *(chain or [])])
         with _lock:
             _seals[cache_key] = cached
     return cached

@@ -4,6 +4,7 @@ token, the database keeps only the certificate, and a missing key refuses cleanl
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -67,7 +68,7 @@ def hsm_client(tmp_path, sqlite_url, shared_pki_dir, softhsm_token):  # noqa: F8
         yield client
 
 
-def test_issue_seals_with_the_key_on_the_hsm(hsm_client, softhsm_token):
+def test_issue_and_edxml_seal_with_the_key_on_the_hsm(hsm_client, softhsm_token, tmp_path):
     client = hsm_client
     settings = client.runtime.settings
     province = build_province(client)
@@ -103,3 +104,26 @@ def test_issue_seals_with_the_key_on_the_hsm(hsm_client, softhsm_token):
     seal = [s for s in report.signatures if s.kind != "document-timestamp"][-1]
     assert (seal.indication, seal.pades_level) == ("TOTAL-PASSED", "B-LTA")
     assert seal.signer.serial == format(issued.serial, "x")
+
+    # The same HSM seal signs the organisation's edXML packages for the interlink axis, checked by
+    # our verifier and by xmlsec1.
+    from docsvc.axis.transport import seal_key
+    from docsvc.organisations.models import Organisation
+    from inter_axis.xmldsig import sign_package_with, verify_package
+    from tests.support.axis_hub import document_package
+
+    with client.runtime.sessions() as session:
+        org = session.scalar(select(Organisation).where(Organisation.organ_id == DEPARTMENT))
+        sealing = seal_key(session, settings, org)
+        session.commit()
+    package = document_package(tmp_path / "out.edxml", sender=DEPARTMENT, recipients=("000.00.00.G22",))
+    signed = tmp_path / "signed.edxml"
+    with signed.open("wb") as out:
+        sign_package_with(package, out, sealing)
+    root_pem = (settings.pki_path / "root-ca.pem").read_bytes()
+    check = verify_package(signed, [root_pem])
+    assert (check.valid, check.reason) == (True, "valid"), check
+    verified = subprocess.run(["xmlsec1", "--verify", "--trusted-pem", str(settings.pki_path / "root-ca.pem"),
+                               "--untrusted-pem", str(settings.pki_path / "issuing-ca.pem"), str(signed)],
+                              capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stderr
