@@ -169,3 +169,9 @@ class AxisStatusNotAllowedError(InvalidStateError):
     """This edXML status code cannot be sent now (wrong side, wrong order, or a recall not pending)."""
 
     code = "axis_status_not_allowed"
+
+
+class VersionConflictError(ConflictError):
+    """The version to sign is no longer the document's latest (someone signed or uploaded since)."""
+
+    code = "version_conflict"

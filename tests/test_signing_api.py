@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from docsvc.audit.models import AuditEvent
-from docsvc.documents.models import DocumentFile
+from docsvc.documents.models import Document, DocumentFile
 from docsvc.pki import keystore
 from docsvc.pki.trust import other_certs, trust_roots
 from docsvc.signatures.models import SignatureRecord, SigningKey
@@ -109,7 +109,7 @@ def test_refusals_change_nothing(setup, case):
     elif case == "wrong_otp":
         payload["otp"] = "000000" if payload["otp"] != "000000" else "111111"
     elif case == "replayed_otp":
-        payload["otp"] = code
+        payload["otp"], seq = code, 2  # the latest version: only the replayed code is wrong
     elif case == "other_org":
         other = province["other_clerk"]
         enrol_totp(client, other)
@@ -155,3 +155,21 @@ def test_short_pin_is_refused_at_enrolment(setup):
     client, province, _ = setup
     response = client.post("/signing/keys", json={"pin": "123"}, headers=province["clerk"].headers)
     assert (response.status_code, response.json()["error"]["code"]) == (422, "validation_failed")
+
+
+def test_only_the_latest_version_of_an_unissued_document_can_be_signed(setup):
+    """Signing an older version would fork the document and the fork would be lost at issue."""
+    client, province, leader = setup
+    doc = new_document_with_version(client, leader)
+    assert _sign(client, leader, doc, seq=1, level="B-B").status_code == 201  # → version 2
+    before = _counts(client)
+    stale = _sign(client, leader, doc, seq=1, level="B-B")
+    assert (stale.status_code, stale.json()["error"]["code"]) == (409, "version_conflict")
+    assert stale.json()["error"]["detail"]["latest"] == 2
+    assert _counts(client) == before
+    with client.runtime.sessions() as session:
+        session.get(Document, doc).status = "issued"
+        session.commit()
+    issued = _sign(client, leader, doc, seq=2, level="B-B")
+    assert (issued.status_code, issued.json()["error"]["code"]) == (409, "invalid_state")
+    assert _counts(client) == before

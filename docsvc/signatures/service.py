@@ -76,6 +76,16 @@ def _version(session: Session, doc: Document, seq: int | None) -> DocumentFile:
     return row
 
 
+def _require_latest(session: Session, doc: Document, source: DocumentFile) -> None:
+    """Only the newest version may be signed: a signature on an older one would fork the document,
+    and the next step (issuing, sending) would silently drop whichever branch is not newest. Checked
+    again in the transaction that records the result, since signing runs outside any transaction."""
+    latest = _version(session, doc, None)
+    if latest.id != source.id:
+        raise errors.VersionConflictError(f"version {source.seq} is not the latest (version {latest.seq} is)",
+                                          latest=latest.seq)
+
+
 def _materialise(store: ObjectStore, row: DocumentFile, path: Path) -> Path:
     with path.open("wb") as out:
         for chunk in store.get(row.object_key, verify=True):
@@ -132,16 +142,23 @@ def _record(session: Session, actor: Actor, doc: Document, source: DocumentFile,
     return record
 
 
+def _require_signable(doc: Document) -> None:
+    if doc.status == Status.REVOKED:
+        raise errors.InvalidStateError("a revoked document cannot be signed")
+    if doc.status == Status.ISSUED:
+        raise errors.InvalidStateError("an issued document cannot be signed again; make a copy to sign")
+
+
 def sign_version(session: Session, settings: Settings, store: ObjectStore, actor: Actor, document_id: int,
                  seq: int, body: SignRequest) -> SignatureRecord:
     """Sign version ``seq`` with the actor's own key (PIN + TOTP) into a new version."""
     doc = documents.get_owned(session, actor, document_id, *SIGNERS)
-    if doc.status == Status.REVOKED:
-        raise errors.InvalidStateError("a revoked document cannot be signed")
+    _require_signable(doc)
     if body.profile == "organisation":
         raise errors.InvalidSignatureRequestError("the seal is applied by issuing (POST /documents/{id}/issue)",
                                                   reason="use_issue")
     source = _version(session, doc, seq)
+    _require_latest(session, doc, source)
     key = keys_service.require_personal_key(session, actor)
     needs_fields = body.profile == "personal" and doc.registered_at is None and doc.direction != Direction.INCOMING
     backend = keys_service.confirm(session, settings, actor, key, body.pin, body.otp, purpose="sign")
@@ -160,6 +177,8 @@ def sign_version(session: Session, settings: Settings, store: ObjectStore, actor
         upload = _put(store, work / "out.pdf", filename)
     doc = documents.get_owned(session, actor, document_id, *SIGNERS)
     source = session.get(DocumentFile, source_id)
+    _require_signable(doc)  # another request may have issued, revoked or signed it meanwhile
+    _require_latest(session, doc, source)
     key = session.get(SigningKey, key.id)
     record = _record(session, actor, doc, source, upload, key, spec, purpose="sign", profile=body.profile)
     session.commit()
@@ -220,6 +239,7 @@ def issue(session: Session, settings: Settings, store: ObjectStore, actor: Actor
                               image_path=image, reason=f"Ban hành văn bản số {number}")
             _sign_file(settings, src, work / "out.pdf", backend, spec)
             upload = _put(store, work / "out.pdf", source.filename)
+            _require_latest(session, doc, source)  # nobody signed or uploaded a newer version meanwhile
             doc.status = Status.ISSUED
             record = _record(session, actor, doc, source, upload, seal, spec, purpose="issue",
                              profile="organisation")
