@@ -126,18 +126,21 @@ def test_refusals_change_nothing(setup, case):
     assert _counts(client) == before
 
 
-def test_repeated_wrong_pins_lock_the_key_and_are_audited(setup):
+@pytest.mark.parametrize("wrong", ["pin", "otp"])
+def test_repeated_wrong_pins_or_codes_lock_the_key_and_are_audited(setup, wrong):
     client, _, leader = setup
     doc = new_document_with_version(client, leader)
+    bad = {"pin": "999999"} if wrong == "pin" else {"otp": "000000"}
     codes = []
     for _ in range(3):  # pin_max_failures=3 in the test settings
-        response = _sign(client, leader, doc, pin="999999", level="B-B")
+        payload = {"pin": PIN, "otp": "111111", "level": "B-B", **bad}
+        response = client.post(f"/documents/{doc}/versions/1/sign", json=payload, headers=leader.headers)
         codes.append(response.json()["error"]["code"])
-    assert codes == ["invalid_pin", "invalid_pin", "signing_key_locked"]
-    locked = _sign(client, leader, doc, level="B-B")  # even the right PIN is refused now
+    assert codes == [f"invalid_{wrong}", f"invalid_{wrong}", "signing_key_locked"]
+    locked = _sign(client, leader, doc, level="B-B")  # even the right PIN and code are refused now
     assert (locked.status_code, locked.json()["error"]["code"]) == (423, "signing_key_locked")
     with client.runtime.sessions() as session:
-        failures = session.scalars(select(AuditEvent).where(AuditEvent.action == "signing.pin_failed")).all()
+        failures = session.scalars(select(AuditEvent).where(AuditEvent.action == f"signing.{wrong}_failed")).all()
     assert [e.detail["locked"] for e in failures] == [False, False, True]
 
 

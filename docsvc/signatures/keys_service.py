@@ -120,25 +120,30 @@ def confirm(session: Session, settings: Settings, actor: Actor, key: SigningKey,
         raise errors.TotpNotEnrolledError("signing needs a confirmed TOTP enrolment (POST /auth/totp/enrol)")
     backend = keystore.unlock(key.pkcs12, keystore.pin_passphrase(settings, key.user_id, pin))
     if backend is None:
-        key.failed_pins += 1
-        locked = key.failed_pins >= settings.signing.pin_max_failures
-        if locked:
-            key.locked_until, key.failed_pins = now + timedelta(minutes=settings.signing.pin_lockout_minutes), 0
-        audit.record(session, actor, "signing.pin_failed", object_type="signing_key", object_id=key.id,
-                     purpose=purpose, locked=locked)
-        session.commit()
-        if locked:
-            raise errors.SigningKeyLockedError("the signing key is locked after repeated wrong PINs")
+        _count_failure(session, settings, actor, key, now, "signing.pin_failed", purpose)
         raise errors.InvalidPinError("incorrect PIN")
     step = security.totp_step(user.totp_secret, otp, user.totp_last_step)
     if step is None:
-        audit.record(session, actor, "signing.otp_failed", object_type="signing_key", object_id=key.id,
-                     purpose=purpose)
-        session.commit()
+        # Counted like a wrong PIN: whoever knows the PIN must not get unlimited guesses at the code.
+        _count_failure(session, settings, actor, key, now, "signing.otp_failed", purpose)
         raise errors.InvalidOtpError("incorrect or already used one-time code")
     user.totp_last_step, key.failed_pins = step, 0
     session.commit()
     return backend
+
+
+def _count_failure(session: Session, settings: Settings, actor: Actor, key: SigningKey, now: datetime,
+                   action: str, purpose: str) -> None:
+    """Count one failed confirmation (wrong PIN or code), lock the key after too many, audit and
+    commit it; raises ``SigningKeyLockedError`` when this failure locked the key."""
+    key.failed_pins += 1
+    locked = key.failed_pins >= settings.signing.pin_max_failures
+    if locked:
+        key.locked_until, key.failed_pins = now + timedelta(minutes=settings.signing.pin_lockout_minutes), 0
+    audit.record(session, actor, action, object_type="signing_key", object_id=key.id, purpose=purpose, locked=locked)
+    session.commit()
+    if locked:
+        raise errors.SigningKeyLockedError("the signing key is locked after repeated wrong PINs or codes")
 
 
 def _hsm_seal(session: Session, settings: Settings, actor: Actor, organisation: Organisation) -> SigningKey:
