@@ -176,3 +176,14 @@ def test_only_the_latest_version_of_an_unissued_document_can_be_signed(setup):
     issued = _sign(client, leader, doc, seq=2, level="B-B")
     assert (issued.status_code, issued.json()["error"]["code"]) == (409, "invalid_state")
     assert _counts(client) == before
+
+
+def test_a_damaged_stored_pdf_is_refused_with_a_stable_code(setup):
+    """The upload checks only the header: a damaged body must give 422, not 500, and change nothing."""
+    client, _, leader = setup
+    damaged = b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 9 0 R >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    doc = new_document_with_version(client, leader, pdf=damaged)
+    before = _counts(client)
+    response = _sign(client, leader, doc, level="B-B")
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "signing_failed")
+    assert _counts(client) == before

@@ -44,6 +44,7 @@ from docsvc.users.models import User
 from signing.errors import InvalidPdfError, SigningError
 from signing.interfaces import KeyBackend, SignatureSpec
 from signing.pades import sign_pdf
+from signing.pdf_input import PARSE_ERRORS
 
 SIGNERS = (Role.LEADER, Role.SPECIALIST, Role.CLERK)
 """Who may sign a version with their own key (specialists initial drafts, leaders sign)."""
@@ -101,6 +102,19 @@ def _sign_file(settings: Settings, src: Path, dst: Path, key: KeyBackend, spec: 
         raise errors.SigningFailedError(f"the version cannot be signed: {exc}", reason="invalid_pdf") from exc
     except SigningError as exc:
         raise errors.SigningFailedError(f"signing failed: {exc}", reason="signing_error") from exc
+
+
+@contextmanager
+def _unreadable_pdf_refused() -> Iterator[None]:
+    """A stored version that passed the upload's header check may still be a damaged PDF: reading
+    it (fields, signatures, anchors) is a 422 ``signing_failed``, never a 500."""
+    try:
+        yield
+    except InvalidPdfError as exc:
+        raise errors.SigningFailedError(f"the version cannot be signed: {exc}", reason="invalid_pdf") from exc
+    except PARSE_ERRORS as exc:
+        raise errors.SigningFailedError(f"the version is not a readable PDF: {type(exc).__name__}",
+                                        reason="invalid_pdf") from exc
 
 
 def _put(store: ObjectStore, path: Path, filename: str) -> Upload:
@@ -165,7 +179,7 @@ def sign_version(session: Session, settings: Settings, store: ObjectStore, actor
     user = session.get(User, actor.id)
     filename, source_id = source.filename, source.id
     session.rollback()  # no transaction (and no SQLite write lock) while signing
-    with _workdir() as work:
+    with _workdir() as work, _unreadable_pdf_refused():
         src = _materialise(store, source, work / "in.pdf")
         if needs_fields:
             src = _with_registration_fields(src, work / "fields.pdf")
@@ -220,7 +234,7 @@ def issue(session: Session, settings: Settings, store: ObjectStore, actor: Actor
     session.commit()
     backend = keys_service.open_seal(settings, org, seal)
     level = settings.signing.issue_level
-    with _workdir() as work, _closing(backend):
+    with _workdir() as work, _closing(backend), _unreadable_pdf_refused():
         src = _materialise(store, source, work / "in.pdf")
         try:
             doc = documents.register_in_transaction(session, actor, document_id,
