@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -240,6 +242,58 @@ class FileKeyBackend(_FixedIdentity):
         return sign_digest_with_key(self._key, digest, digest_algorithm)
 
 
+class _TokenLogins:
+    """PKCS#11 logs in per application, not per session: a second ``C_Login`` on the same token
+    fails with ``UserAlreadyLoggedIn``, and closing the session that logged in logs every other
+    session out. So each token gets one login session, kept while any backend is open; backends
+    work in their own sessions beside it and must present the same PIN."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: dict[tuple[str, str], list] = {}  # (module, label) -> [login session, PIN digest, users]
+
+    def acquire(self, module_path: str, token_label: str, pin: str):
+        import pkcs11
+        from pyhanko.config.pkcs11 import TokenCriteria
+        from pyhanko.sign.pkcs11 import open_pkcs11_session
+
+        key, digest = (module_path, token_label), hashlib.sha256(pin.encode()).digest()
+        criteria = TokenCriteria(label=token_label)
+        with self._lock:
+            try:
+                entry = self._tokens.get(key)
+                if entry is None:
+                    login = open_pkcs11_session(module_path, token_criteria=criteria, user_pin=pin)
+                    entry = self._tokens[key] = [login, digest, 0]
+                elif not hmac.compare_digest(entry[1], digest):
+                    raise KeyUnavailableError(f"cannot open token {token_label!r}: PinIncorrect")
+                session = open_pkcs11_session(module_path, token_criteria=criteria)
+            except (pkcs11.PKCS11Error, SigningError, OSError, RuntimeError) as exc:
+                if isinstance(exc, KeyUnavailableError):
+                    raise
+                raise KeyUnavailableError(f"cannot open token {token_label!r}: {type(exc).__name__} {exc}") from exc
+            entry[2] += 1
+            return session
+
+    def release(self, module_path: str, token_label: str, session) -> None:
+        import pkcs11
+
+        with self._lock:
+            entry = self._tokens.get((module_path, token_label))
+            try:
+                session.close()
+                if entry is not None:
+                    entry[2] -= 1
+                    if entry[2] <= 0:
+                        del self._tokens[(module_path, token_label)]
+                        entry[0].close()  # logs out
+            except pkcs11.PKCS11Error as exc:
+                raise KeyUnavailableError("closing the PKCS#11 session failed") from exc
+
+
+_LOGINS = _TokenLogins()
+
+
 class Pkcs11KeyBackend:
     """A key on a PKCS#11 token (SoftHSM2 in development, an HSM in production).
 
@@ -260,20 +314,14 @@ class Pkcs11KeyBackend:
         self._key = None
 
     def open(self) -> Pkcs11KeyBackend:
-        """Open the session, log in, and find the key (and the certificate if given by label)."""
+        """Open a session on the logged-in token and find the key (and the certificate if given by
+        label). The first backend of a token logs in; see :class:`_TokenLogins`."""
         import pkcs11
         from pkcs11 import Attribute, ObjectClass
-        from pyhanko.config.pkcs11 import TokenCriteria
-        from pyhanko.sign.pkcs11 import open_pkcs11_session
 
         if self._session is not None:
             return self
-        try:
-            session = open_pkcs11_session(self._module_path, token_criteria=TokenCriteria(label=self._token_label),
-                                          user_pin=self._pin)
-        except (pkcs11.PKCS11Error, SigningError, OSError, RuntimeError) as exc:
-            raise KeyUnavailableError(
-                f"cannot open token {self._token_label!r}: {type(exc).__name__} {exc}") from exc
+        session = _LOGINS.acquire(self._module_path, self._token_label, self._pin)
         try:
             self._key = session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=self._key_label)
             if self._certificate is None:
@@ -283,24 +331,19 @@ class Pkcs11KeyBackend:
                     raise KeyUnavailableError(f"no certificate labelled {self._cert_source!r} on the token")
                 self._certificate = x509.Certificate.load(found[0][Attribute.VALUE])
         except pkcs11.PKCS11Error as exc:
-            session.close()
+            _LOGINS.release(self._module_path, self._token_label, session)
             raise KeyUnavailableError(f"no usable key labelled {self._key_label!r}: {type(exc).__name__}") from exc
         except KeyUnavailableError:
-            session.close()
+            _LOGINS.release(self._module_path, self._token_label, session)
             raise
         self._session = session
         return self
 
     def close(self) -> None:
-        """Log out and close the session; safe to call twice."""
-        import pkcs11
-
+        """Close the session (the last one of the token logs out); safe to call twice."""
         session, self._session, self._key = self._session, None, None
         if session is not None:
-            try:
-                session.close()
-            except pkcs11.PKCS11Error as exc:
-                raise KeyUnavailableError("closing the PKCS#11 session failed") from exc
+            _LOGINS.release(self._module_path, self._token_label, session)
 
     def __enter__(self) -> Pkcs11KeyBackend:
         return self.open()

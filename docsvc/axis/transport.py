@@ -43,11 +43,26 @@ class _TokenRsaKey:
     def public_key(self):
         return self.certificates[0].public_key()
 
+    def close(self) -> None:
+        self._backend.close()
+
     def sign(self, data: bytes, pad: padding.AsymmetricPadding, algorithm: hashes.HashAlgorithm) -> bytes:
         if not isinstance(pad, padding.PKCS1v15) or not isinstance(algorithm, hashes.SHA256):
             raise ValueError("the token key signs RSA PKCS#1 v1.5 with SHA-256 only")
         with self._lock:
             return self._backend.sign_digest(hashlib.sha256(data).digest(), "sha256")
+
+
+def forget_seals() -> None:
+    """Drop the cached seals (after a key rotation, or at shutdown): token sessions are closed, so
+    the HSM login ends with the last of them."""
+    with _lock:
+        seals = list(_seals.values())
+        _seals.clear()
+    for seal in seals:
+        close = getattr(seal.key, "close", None)
+        if close is not None:
+            close()
 
 
 def enabled(settings: Settings) -> bool:

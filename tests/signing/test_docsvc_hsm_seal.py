@@ -63,9 +63,14 @@ def hsm_client(tmp_path, sqlite_url, shared_pki_dir, softhsm_token):  # noqa: F8
         "pki_dir": pki_dir, "public_base_url": BASE_URL, "pkcs11_module": SOFTHSM_MODULE,
         "pkcs11_token_label": softhsm_token.label, "pkcs11_pin": softhsm_token.pin})
     app = create_app(settings, relay_outbox=False)
-    with TestClient(app) as client:
-        client.runtime = app.state.runtime
-        yield client
+    try:
+        with TestClient(app) as client:
+            client.runtime = app.state.runtime
+            yield client
+    finally:
+        from docsvc.axis.transport import forget_seals
+
+        forget_seals()  # close the cached token session: the HSM login ends with it
 
 
 def test_issue_and_edxml_seal_with_the_key_on_the_hsm(hsm_client, softhsm_token, tmp_path):

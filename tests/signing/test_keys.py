@@ -179,3 +179,21 @@ def test_pkcs11_rsa3072_key_generated_on_the_token_signs_one_and_two_phase(softh
     for out in (tmp_path / "one.pdf", tmp_path / "two.pdf"):
         assert "Signature is Valid." in pdfsig(out)
         assert validate_pdf(out, [pki.root.asn1]).indication == "TOTAL-PASSED"
+
+
+def test_pkcs11_backends_share_the_token_login(softhsm_token, pki):
+    """PKCS#11 logs in per application: a second backend must not fail with UserAlreadyLoggedIn,
+    closing one must not log the other out, and a wrong PIN is still refused while logged in."""
+    digest = hashlib.sha256(b"van ban").digest()
+
+    def backend(label: str, pin: str = softhsm_token.pin) -> Pkcs11KeyBackend:
+        return Pkcs11KeyBackend(SOFTHSM_MODULE, softhsm_token.label, pin, label, cert=label, chain=pki.chain_asn1)
+
+    with backend("rsa-signer") as first:
+        with backend("ec-signer") as second:
+            _verify(second.certificate, digest, second.sign_digest(digest, "sha256"))
+            with pytest.raises(KeyUnavailableError, match="PinIncorrect"):
+                backend("rsa-signer", pin="0000").open()
+        _verify(first.certificate, digest, first.sign_digest(digest, "sha256"))  # still logged in
+    with backend("rsa-signer") as again:  # the last close logged out; a new login works
+        _verify(again.certificate, digest, again.sign_digest(digest, "sha256"))
