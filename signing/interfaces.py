@@ -107,7 +107,7 @@ class AppearanceSpec:
 @dataclass(frozen=True)
 class SignatureSpec:
     """What to sign and how: the PAdES baseline level, the field, the visible appearance and
-    whether the signature certifies (locks) the document."""
+    whether the signature certifies or locks the document."""
 
     level: PadesLevel = "B-B"
     """PAdES baseline level. B-T needs a timestamper; B-LT and B-LTA also need a validation
@@ -130,11 +130,21 @@ class SignatureSpec:
 
     certify: bool = False
     """Make this a certification (DocMDP) signature. Only the first signature of a document can
-    certify; later changes are then judged against ``docmdp_permission``."""
+    certify; later changes are then judged against ``docmdp_permission``. To lock a document at
+    the end of a chain of signatures, use ``lock`` on the last one instead."""
 
     docmdp_permission: Literal["no_changes", "fill_forms", "annotate"] = "fill_forms"
     """What a certification signature still allows afterwards: nothing (locks the document,
     no further signatures), form filling and signing, or that plus annotations."""
+
+    lock: bool = False
+    """Lock the document with this signature, whichever position it has in the chain (the
+    organisation's seal after the specialist's initials and the leader's signature): the field
+    gets a lock dictionary ``/Lock << /Action /All /P 1 >>`` (every field locked, and the PDF 2.0
+    DocMDP value "no changes"). Earlier signatures stay valid; afterwards only validation data
+    (DSS) and document timestamps may be added, so B-LT/B-LTA still work, and ``signing.pades``
+    refuses to sign the locked document again. With ``certify`` it needs ``docmdp_permission``
+    ``"no_changes"`` (anything else contradicts the lock)."""
 
     appearance: AppearanceSpec | None = None
     """A visible appearance, or ``None`` for an invisible signature."""

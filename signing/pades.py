@@ -1,5 +1,7 @@
 """PAdES signing: baseline B-B, B-T, B-LT and B-LTA, one-phase or two-phase, with an optional
-visible appearance in Vietnamese.
+visible appearance in Vietnamese. The first signature may certify the document; any signature,
+typically the last of a chain, may lock it (``SignatureSpec.lock``); a locked document is not
+signed again.
 
 Every signature is an incremental update with an explicit ``bytes_reserved`` (pyHanko would
 otherwise sign twice to measure), and file paths are streamed file to file (pyHanko's in-memory
@@ -52,6 +54,20 @@ _DOCMDP = {"no_changes": fields.MDPPerm.NO_CHANGES, "fill_forms": fields.MDPPerm
            "annotate": fields.MDPPerm.ANNOTATE}
 
 
+class DocumentLockedError(SigningError):
+    """The document is locked by an earlier signature (a ``lock`` signature, or a certification
+    allowing no changes): another signature would be a forbidden change and break that one."""
+
+    code = "document_locked"
+    """Stable error code."""
+
+    def __init__(self, field_name: str) -> None:
+        super().__init__(f"the document is locked by signature {field_name!r}: no further signature may be "
+                         "added (only validation data and document timestamps)")
+        self.field_name = field_name
+        """The locking signature's field."""
+
+
 # --- input and output -------------------------------------------------------------------------
 
 def open_writer(stream: BinaryIO) -> IncrementalPdfFileWriter:
@@ -69,6 +85,61 @@ def open_writer(stream: BinaryIO) -> IncrementalPdfFileWriter:
 
 def _organisation(cert: x509.Certificate) -> str:
     return cert.subject.native.get("organization_name", "") or ""
+
+
+def _no_changes(params) -> bool:
+    """A lock dictionary or transform parameters holding DocMDP /P 1 (no changes)."""
+    try:
+        return params is not None and int(params.get_object().get("/P", 0)) == fields.MDPPerm.NO_CHANGES.value
+    except (TypeError, ValueError):
+        return False
+
+
+def locking_signature(pdf) -> str | None:
+    """The field name of a signature that forbids every further change to ``pdf`` (a pyHanko
+    reader or incremental writer), or ``None``.
+
+    Such a signature either has a field lock dictionary with ``/P 1`` (an approval signature that
+    locks, PDF 2.0) or a DocMDP/FieldMDP transform with ``/P 1`` in its signature dictionary (a
+    certification allowing no changes; other producers write the lock there too)."""
+    for name, value, field_ref in fields.enumerate_sig_fields(pdf, filled_status=True):
+        if value is None:
+            continue
+        if _no_changes(field_ref.get_object().get("/Lock")):
+            return str(name)
+        for reference in value.get_object().get("/Reference", ()):
+            if _no_changes(reference.get_object().get("/TransformParams")):
+                return str(name)
+    return None
+
+
+def _lock_dictionary():
+    """``/Lock << /Action /All /P 1 >>``: every field locked, and no changes at all (PDF 2.0)."""
+    return fields.SigFieldSpec("_", field_mdp_spec=fields.FieldMDPSpec(fields.FieldMDPAction.ALL),
+                               doc_mdp_update_value=fields.MDPPerm.NO_CHANGES).format_lock_dictionary()
+
+
+def _check_spec(writer: IncrementalPdfFileWriter, spec: SignatureSpec) -> None:
+    if spec.lock and spec.certify and spec.docmdp_permission != "no_changes":
+        raise SigningError(f"a locking certification cannot allow {spec.docmdp_permission!r}: use "
+                           "docmdp_permission='no_changes' with lock, or do not lock")
+    try:
+        locked_by = locking_signature(writer)
+    except PARSE_ERRORS as exc:
+        raise InvalidPdfError(f"unreadable signature fields: {exc}") from exc
+    if locked_by is not None:
+        raise DocumentLockedError(locked_by)
+
+
+def _lock_existing_field(writer: IncrementalPdfFileWriter, name: str) -> bool:
+    """Put the lock dictionary on an existing empty field ``name``; pyHanko applies a new field's
+    spec only to fields it creates. ``False`` if there is no such field (it will be created)."""
+    for _, _, field_ref in fields.enumerate_sig_fields(writer, filled_status=False, with_name=name):
+        field_dict = field_ref.get_object()
+        field_dict["/Lock"] = _lock_dictionary()
+        writer.update_container(field_dict)
+        return True
+    return False
 
 
 def _page_index(writer: IncrementalPdfFileWriter, page: int) -> int:
@@ -110,7 +181,8 @@ def _metadata(spec: SignatureSpec, field_name: str,
         contact_info=spec.contact,
         name=spec.name,
         certify=spec.certify,
-        docmdp_permissions=_DOCMDP[spec.docmdp_permission],
+        # A lock is "no changes": asking pyHanko for anything laxer only earns a warning from it.
+        docmdp_permissions=fields.MDPPerm.NO_CHANGES if spec.lock else _DOCMDP[spec.docmdp_permission],
         subfilter=fields.SigSeedSubFilter.PADES,
         embed_validation_info=long_term,
         use_pades_lta=spec.level == "B-LTA",
@@ -121,13 +193,22 @@ def _metadata(spec: SignatureSpec, field_name: str,
 def _pdf_signer(writer: IncrementalPdfFileWriter, signer, certificate: x509.Certificate, spec: SignatureSpec,
                 timestamper: TimeStamper | None, validation_context: ValidationContext | None
                 ) -> tuple[PdfSigner, dict]:
+    _check_spec(writer, spec)
     name = _field_name(writer, spec)
     new_field, style, params = None, None, {}
+    lock = {}
+    if spec.lock and not _lock_existing_field(writer, name):
+        # pyHanko reads the field's /Lock when signing and writes the matching FieldMDP reference
+        # (with /P 1) into the signature dictionary, so the lock is covered by this signature.
+        lock = dict(field_mdp_spec=fields.FieldMDPSpec(fields.FieldMDPAction.ALL),
+                    doc_mdp_update_value=fields.MDPPerm.NO_CHANGES)
     if spec.appearance is not None:
         page = _page_index(writer, spec.appearance.page)
-        new_field = fields.SigFieldSpec(sig_field_name=name, on_page=page, box=spec.appearance.box)
+        new_field = fields.SigFieldSpec(sig_field_name=name, on_page=page, box=spec.appearance.box, **lock)
         style = stamp_style(spec.appearance)
         params = {"org": unicodedata.normalize("NFC", _organisation(certificate))}
+    elif lock:
+        new_field = fields.SigFieldSpec(sig_field_name=name, **lock)
     pdf_signer = PdfSigner(_metadata(spec, name, validation_context), signer=signer,
                            timestamper=timestamper if spec.level != "B-B" else None,
                            stamp_style=style, new_field_spec=new_field)

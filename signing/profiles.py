@@ -31,6 +31,7 @@ from signing import anchors
 from signing.appearance import load_font, load_image, vietnam_time
 from signing.errors import InvalidPdfError, SigningError
 from signing.interfaces import NOTO_SERIF, AppearanceSpec, PadesLevel, SignatureSpec
+from signing.pades import DocumentLockedError, locking_signature
 from signing.pdf_input import PARSE_ERRORS, PdfSource, input_stream, parse_pdf
 
 ProfileName = Literal["personal", "organisation", "attachment", "copy"]
@@ -67,7 +68,8 @@ class ProfileError(SigningError):
         """One of: ``unknown_profile``, ``invalid_request``, ``image_required``, ``image_unreadable``,
         ``number_symbol_required``, ``unknown_copy_form``, ``anchor_not_found``, ``no_placement``,
         ``page_out_of_range``,
-        ``invalid_box``, ``font_missing``, ``anchor_lookup_failed``. An unreadable PDF is ``InvalidPdfError``."""
+        ``invalid_box``, ``font_missing``, ``anchor_lookup_failed``, ``document_locked`` (an earlier
+        signature locked the document). An unreadable PDF is ``InvalidPdfError``."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,11 @@ class ProfileRequest:
     """Make this a certification (DocMDP) signature."""
     docmdp_permission: str = "fill_forms"
     """For a certification: ``no_changes``, ``fill_forms`` or ``annotate``."""
+    lock_document: bool = False
+    """Lock the document with this signature (``SignatureSpec.lock``): typically the last one of a
+    chain, the organisation's seal after the specialist's initials and the leader's signature.
+    Earlier signatures stay valid; afterwards only validation data and document timestamps (B-LT,
+    B-LTA) may be added. With ``certify`` it needs ``docmdp_permission="no_changes"``."""
     reason: str | None = None
     location: str | None = None
     field_name: str | None = None
@@ -119,14 +126,24 @@ def signature_spec(pdf: PdfSource, request: ProfileRequest, certificate: x509.Ce
         raise ProfileError("invalid_request", f"unknown DocMDP permission {request.docmdp_permission!r}")
     _check_request(request)
     with _opened(pdf) as doc:
+        try:
+            locked_by = locking_signature(doc.reader)
+        except PARSE_ERRORS as exc:
+            raise InvalidPdfError(f"unreadable signature fields: {exc}") from exc
+        if locked_by is not None:
+            raise ProfileError("document_locked", str(DocumentLockedError(locked_by)))
         appearance = _BUILDERS[request.profile](doc, request, certificate)
         field_name = request.field_name or doc.free_field_name(_FIELD_PREFIX[request.profile])
     return SignatureSpec(level=request.level, field_name=field_name, reason=request.reason,
                          location=request.location, certify=request.certify,
-                         docmdp_permission=request.docmdp_permission, appearance=appearance)
+                         docmdp_permission=request.docmdp_permission, lock=request.lock_document,
+                         appearance=appearance)
 
 
 def _check_request(request: ProfileRequest) -> None:
+    if request.lock_document and request.certify and request.docmdp_permission != "no_changes":
+        raise ProfileError("invalid_request", f"a locking certification cannot allow {request.docmdp_permission!r}: "
+                                              "use docmdp_permission='no_changes' with lock_document")
     if request.profile in ("personal", "organisation"):
         if not request.image_path:
             what = "signature image (blue PNG)" if request.profile == "personal" else "seal image (red PNG)"
@@ -204,9 +221,12 @@ class _Document:
             n += 1
         return f"{prefix}{n}"
 
-    def latest_personal_widget(self, page: int | None) -> tuple[int, tuple[float, float, float, float]] | None:
-        """(page, rect) of the last signed, visible signature field that is not an organisation,
-        attachment or copy signature; on ``page`` if given."""
+    def latest_personal_widget(self, page: int | None) -> tuple[int, tuple[float, float, float, float],
+                                                                 tuple[float, float, float, float] | None] | None:
+        """(page, rect, image rect) of the last signed, visible signature field that is not an
+        organisation, attachment or copy signature; on ``page`` if given. The image rect is where
+        its appearance draws the signature image on the page (``None`` if it draws none we can
+        follow)."""
         page_of = {self.reader.find_page_for_modification(i)[0].reference: i for i in range(self.page_count)}
         wanted = self.page_index(page) if page is not None else None
         found = None
@@ -220,8 +240,11 @@ class _Document:
                 p = widget.raw_get("/P") if "/P" in widget else None
                 index = page_of.get(p.reference) if isinstance(p, generic.IndirectObject) else self._page_holding(ref)
                 if rect and index is not None and (wanted is None or index == wanted):
-                    found = (index, rect)
-        return found
+                    found = (index, rect, widget)
+        if found is None:
+            return None
+        index, rect, widget = found
+        return index, rect, drawn_image_rect(widget, rect)
 
     def _page_holding(self, ref) -> int | None:
         for i in range(self.page_count):
@@ -229,6 +252,85 @@ class _Document:
             if any(isinstance(a, generic.IndirectObject) and a.reference == ref.reference for a in annots):
                 return i
         return None
+
+
+Matrix = tuple[float, float, float, float, float, float]
+_IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+
+
+def _concat(m: Matrix, n: Matrix) -> Matrix:
+    """``m`` then ``n`` (PDF row-vector convention: a point p maps to p·m·n)."""
+    a, b, c, d, e, f = m
+    a2, b2, c2, d2, e2, f2 = n
+    return (a * a2 + b * c2, a * b2 + b * d2, c * a2 + d * c2, c * b2 + d * d2,
+            e * a2 + f * c2 + e2, e * b2 + f * d2 + f2)
+
+
+def _bounds(m: Matrix, x1: float, y1: float, x2: float, y2: float) -> tuple[float, float, float, float]:
+    a, b, c, d, e, f = m
+    xs, ys = [], []
+    for x, y in ((x1, y1), (x1, y2), (x2, y1), (x2, y2)):
+        xs.append(a * x + c * y + e)
+        ys.append(b * x + d * y + f)
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _matrix(value) -> Matrix:
+    return tuple(float(v) for v in value) if value is not None else _IDENTITY  # type: ignore[return-value]
+
+
+def _images_in_form(form, ctm: Matrix, depth: int = 0) -> list[tuple[float, float, float, float]]:
+    """Page-space bounds of every image a form XObject draws, following nested forms. ``ctm``
+    maps the form's own space to the page."""
+    from pyhanko.pdf_utils.content_stream_parser import parse_content_stream
+
+    if depth > 8:  # a form drawing itself, or absurd nesting: give up on this branch
+        return []
+    resources = form.get("/Resources")
+    xobjects = resources.get_object().get("/XObject") if resources is not None else None
+    xobjects = xobjects.get_object() if xobjects is not None else {}
+    found, stack = [], []
+    for op in parse_content_stream([form]):
+        if op.op == "q":
+            stack.append(ctm)
+        elif op.op == "Q" and stack:
+            ctm = stack.pop()
+        elif op.op == "cm" and len(op.args) == 6:
+            ctm = _concat(tuple(float(v) for v in op.args), ctm)  # type: ignore[arg-type]
+        elif op.op == "Do" and op.args and op.args[0] in xobjects:
+            xobject = xobjects[op.args[0]].get_object()
+            if xobject.get("/Subtype") == "/Image":
+                found.append(_bounds(ctm, 0.0, 0.0, 1.0, 1.0))  # an image fills the unit square
+            elif xobject.get("/Subtype") == "/Form":
+                found += _images_in_form(xobject, _concat(_matrix(xobject.get("/Matrix")), ctm), depth + 1)
+    return found
+
+
+def drawn_image_rect(widget, rect: tuple[float, float, float, float]) -> tuple[float, float, float, float] | None:
+    """Where a widget's normal appearance draws its image(s) on the page: the union of their
+    bounds, or ``None`` without an image (or with an appearance we cannot read).
+
+    The signature image is drawn scaled and centred inside the widget, often much narrower than
+    the widget's box, so the seal must be placed against this, not against ``/Rect``. The
+    appearance's /BBox (through its /Matrix) is mapped onto ``rect`` (ISO 32000-2 §12.5.5)."""
+    try:
+        appearance = widget["/AP"]["/N"].get_object()
+        if "/BBox" not in appearance:  # a dictionary of states, not one appearance
+            return None
+        matrix = _matrix(appearance.get("/Matrix"))
+        bx1, by1, bx2, by2 = _bounds(matrix, *(float(v) for v in appearance["/BBox"]))
+        if bx2 - bx1 <= 0 or by2 - by1 <= 0:
+            return None
+        sx, sy = (rect[2] - rect[0]) / (bx2 - bx1), (rect[3] - rect[1]) / (by2 - by1)
+        to_rect = (sx, 0.0, 0.0, sy, rect[0] - bx1 * sx, rect[1] - by1 * sy)
+        images = _images_in_form(appearance, _concat(matrix, to_rect))
+    except PARSE_ERRORS:
+        # Inline images, broken streams, odd operands: fall back to the widget's box.
+        return None
+    if not images:
+        return None
+    return (min(i[0] for i in images), min(i[1] for i in images),
+            max(i[2] for i in images), max(i[3] for i in images))
 
 
 def _rect(value) -> tuple[float, float, float, float] | None:
@@ -316,8 +418,11 @@ def _organisation_seal(doc: _Document, request: ProfileRequest, cert: x509.Certi
         return AppearanceSpec(page=_page_or_last(doc, request.page), box=request.box, **style)
     personal = doc.latest_personal_widget(request.page)
     if personal is not None:
-        page, (x1, y1, x2, y2) = personal
-        # The seal's right edge a third into the signature: it covers the signature's left third.
+        page, widget_box, image_box = personal
+        # Decree 30: the seal covers about the left third of the signature IMAGE. The image is
+        # scaled to fit and centred in its widget (often far narrower than the box), so measure
+        # where the appearance really draws it; the box is only a fallback.
+        x1, y1, x2, y2 = image_box or widget_box
         right = x1 + (x2 - x1) / 3
         middle = (y1 + y2) / 2
         box = (right - width, middle - height / 2, right, middle + height / 2)

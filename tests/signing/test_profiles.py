@@ -142,30 +142,76 @@ def test_explicit_box_wins_over_anchor(doc, signature_image, rsa_key):
 
 # --- organisation -----------------------------------------------------------------------------
 
-def test_seal_covers_the_left_third_of_the_personal_signature(doc, tmp_path, rsa_key, pki, pdfsig, signature_image,
-                                                               seal_image):
+def _ink_bbox(image: Image.Image, kind: str) -> tuple[float, float, float, float] | None:
+    """Bounds (PDF points, top-left origin) of the blue or red ink of a page rendering, with the
+    same colour tests as ``_ink`` but done by PIL on whole channels (a page is ~2 M pixels)."""
+    from PIL import ImageChops
+
+    r, g, b = image.split()
+    if kind == "blue":
+        mask = ImageChops.multiply(ImageChops.subtract(b, r).point(lambda v: 255 if v > 60 else 0),
+                                   ImageChops.subtract(b, g).point(lambda v: 255 if v > 40 else 0))
+    else:
+        mask = ImageChops.multiply(ImageChops.subtract(r, g).point(lambda v: 255 if v > 80 else 0),
+                                   ImageChops.subtract(r, b).point(lambda v: 255 if v > 80 else 0))
+    box = mask.getbbox()
+    scale = 72 / DPI
+    return tuple(v * scale for v in box) if box else None
+
+
+@pytest.mark.parametrize("box", [None, (300.0, 300.0, 520.0, 340.0)], ids=["on-the-name", "wide-explicit-box"])
+def test_seal_covers_the_left_third_of_the_signature_image(doc, tmp_path, rsa_key, pki, pdfsig, signature_image,
+                                                            seal_image, box):
     personal, sealed = tmp_path / "1.pdf", tmp_path / "2.pdf"
-    first = _sign(doc, personal, rsa_key, ProfileRequest("personal", image_path=signature_image))
+    first = _sign(doc, personal, rsa_key, ProfileRequest("personal", image_path=signature_image, box=box))
     second = _sign(personal, sealed, rsa_key, ProfileRequest("organisation", image_path=seal_image))
 
     _valid(pdfsig, sealed, 2)  # the personal signature stays valid after the seal's incremental update
     result = validate_pdf(sealed, [pki.root.asn1])
     assert [s.indication for s in result.signatures] == ["TOTAL-PASSED", "TOTAL-PASSED"]
-    px1, py1, px2, py2 = first.appearance.box
-    sx1, sy1, sx2, sy2 = second.appearance.box
     assert second.appearance.page == first.appearance.page
+    sx1, sy1, sx2, sy2 = second.appearance.box
     assert sx2 - sx1 == pytest.approx(40 * MM, abs=1) and sy2 - sy1 == pytest.approx(40 * MM, abs=1)  # real size
-    overlap = (min(sx2, px2) - max(sx1, px1)) / (px2 - px1)
-    assert overlap == pytest.approx(1 / 3, abs=0.02) and sx1 < px1  # from the left
-    assert sy1 < py1 and sy2 > py2
+
+    # Blue ink of the signature before the seal, red ink of the seal after it (top-left origin).
+    bx1, by1, bx2, by2 = _ink_bbox(_render(personal, tmp_path, "p"), "blue")
+    assert bx2 - bx1 > 20, "no blue signature ink on the page"
+    rendered = _render(sealed, tmp_path, "s")
+    rx1, ry1, rx2, ry2 = _ink_bbox(rendered, "red")
+    # The signature image is narrower than its widget (scaled to fit, centred): the seal must
+    # reach about a third into the INK, not a third into the widget box.
+    covered = (rx2 - bx1) / (bx2 - bx1)
+    assert 0.25 <= covered <= 0.42, f"the seal covers {covered:.0%} of the signature from the left"
+    assert rx1 < bx1, "the seal must come from the left of the signature"
+    assert ry1 < by1 and ry2 > by2, "the seal spans the signature's height"
     height, _ = _words(sealed)
-    red = _ink(_render(sealed, tmp_path, "s"), "red")
-    assert len(red) > 500, "no red seal ink on the page"
-    seal_px = _pixel_box(height, second.appearance.box)
-    assert _inside(red, seal_px, slack=2)
-    sig_px = _pixel_box(height, first.appearance.box)
-    assert any(sig_px[0] <= x <= sig_px[0] + (sig_px[2] - sig_px[0]) / 3 and sig_px[1] <= y <= sig_px[3]
-               for x, y in red), "the seal does not reach into the signature's left third"
+    assert _inside([(rx1, ry1), (rx2, ry2)], _pixel_box(height, second.appearance.box), slack=2)
+    # The signature's right two thirds are not under red ink: its blue ink is still seen there.
+    right_part = _ink_bbox(rendered.crop((round(rx2 * DPI / 72) + 2, 0, rendered.width, rendered.height)), "blue")
+    assert right_part is not None and right_part[2] - right_part[0] > (bx2 - bx1) * 0.5
+
+
+def test_seal_finds_the_image_in_another_tools_appearance(doc, tmp_path, rsa_key, seal_image, signature_image):
+    """A personal signature made elsewhere (pyHanko's stock stamp: the image in nested forms,
+    shrunk to fit a wide box): the seal still covers the left third of the image's ink."""
+    from pyhanko.pdf_utils.images import PdfImage
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+    from pyhanko.stamp import TextStampStyle
+
+    personal, sealed = tmp_path / "1.pdf", tmp_path / "2.pdf"
+    style = TextStampStyle(stamp_text="Ký: %(signer)s", background=PdfImage(Image.open(signature_image)),
+                           background_opacity=1.0)
+    out = io.BytesIO()
+    signers.PdfSigner(signers.PdfSignatureMetadata(field_name="ChuKy"), rsa_key.signer(), stamp_style=style,
+                      new_field_spec=fields.SigFieldSpec("ChuKy", box=(300, 300, 520, 340))).sign_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(doc.read_bytes()), strict=False), output=out)
+    personal.write_bytes(out.getvalue())
+    _sign(personal, sealed, rsa_key, ProfileRequest("organisation", image_path=seal_image))
+
+    bx1, _, bx2, _ = _ink_bbox(_render(personal, tmp_path, "p"), "blue")
+    rx1, _, rx2, _ = _ink_bbox(_render(sealed, tmp_path, "s"), "red")
+    assert rx1 < bx1 and 0.25 <= (rx2 - bx1) / (bx2 - bx1) <= 0.42
 
 
 def test_seal_without_personal_signature_needs_a_placement(doc, rsa_key, seal_image):
