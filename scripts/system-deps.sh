@@ -12,6 +12,8 @@ command -v softhsm2-util >/dev/null || needed+=(softhsm2)
 command -v openssl >/dev/null || needed+=(openssl)
 command -v certutil >/dev/null || needed+=(libnss3-tools)
 command -v xmlsec1 >/dev/null || needed+=(xmlsec1)
+command -v tesseract >/dev/null || needed+=(tesseract-ocr)  # OCR of rendered stamps: Vietnamese must render
+have_pkg tesseract-ocr-vie || needed+=(tesseract-ocr-vie)
 if [ ${#needed[@]} -gt 0 ]; then
   echo "installing: ${needed[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
