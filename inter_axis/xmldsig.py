@@ -11,13 +11,21 @@ markers, see :mod:`inter_axis.stream`) is canonicalised and the attachment texts
 the markers, so signing or verifying a 200 MB package holds only the header in memory (the attachment
 texts are spooled to temporary files, ~1.35x their size on disk).
 
-Wrapping defence: only the one ``Signature`` child of ``edXMLHeader`` counts, a second XML-DSig
-``Signature`` anywhere is refused, and only a same-document ``URI=""`` reference is accepted, so there
-is no id to point elsewhere."""
+Wrapping defence: only the one ``Signature`` child of ``edXMLHeader`` counts (one elsewhere is
+``misplaced_signature``, a second one ``multiple_signatures``), the Signature must have exactly the
+shape we write (no ``ds:Object`` to hide a signed copy in), and only a single same-document ``URI=""``
+reference is accepted, so there is no id to point elsewhere. A generic verifier such as xmlsec1 accepts
+several of these wrapped packages: it checks that *something* is signed, not that the document read
+is what was signed.
+
+Verification reads SignedInfo's own CanonicalizationMethod and the reference's last transform (inclusive
+C14N when only the enveloped transform is given, XML-DSig §4.3.3.2), so signatures from other XML-DSig
+tools verify too, such as the C14N variant of the VN samples (VN-STANDARDS §1.7)."""
 
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import os
 import tempfile
@@ -28,7 +36,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
@@ -36,7 +44,7 @@ from lxml import etree
 from inter_axis.errors import BadSignatureError
 from inter_axis.header_reader import locate
 from inter_axis.lenient import LenientReader
-from inter_axis.names import DSIG_NS, namespace_of
+from inter_axis.names import DSIG_NS, local_name, namespace_of
 from inter_axis.serialize import c14n_escape, serialize_tree, split_on_markers, write_with_blobs
 from inter_axis.stream import DEFAULT_MAX_BYTES, BlobSink, StreamedTree, read_tree
 
@@ -46,6 +54,7 @@ ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 _MAX_CHAIN = 6
+_MIN_RSA_BITS = 2048
 
 
 @dataclass(frozen=True)
@@ -54,11 +63,27 @@ class SignatureCheck:
 
     valid: bool
     reason: str
-    """``valid``, ``no_signature``, ``not_xmldsig``, ``multiple_signatures``, ``unsupported_algorithm``,
-    ``bad_reference``, ``digest_mismatch``, ``signature_mismatch``, ``no_certificate``,
-    ``untrusted_signer`` or ``certificate_expired``."""
+    """``valid`` or why not (stable codes, checked in this order):
+
+    - ``no_signature``: no Signature at all; ``misplaced_signature``: an XML-DSig Signature exists but
+      not as the child of ``edXMLHeader``; ``not_xmldsig``: a VNPT-style block in the edXML namespace;
+      ``multiple_signatures``: more than one Signature;
+    - ``malformed_signature``: a required element (SignedInfo, CanonicalizationMethod, SignatureMethod,
+      Reference, DigestMethod, DigestValue, SignatureValue) is missing, repeated, empty or not base64,
+      an Algorithm attribute is missing, or the Signature holds anything else (``ds:Object``…);
+    - ``unsupported_algorithm``: anything but RSA-SHA256, SHA-256, (exclusive) C14N 1.0 and the
+      enveloped transform, or a signing key that is not RSA of at least 2048 bits;
+    - ``bad_reference``: not exactly one ``Reference URI=""`` whose transforms are enveloped-signature
+      then at most one c14n;
+    - ``no_certificate`` / ``bad_certificate``: KeyInfo carries no X509Certificate / an unreadable one;
+    - ``digest_mismatch``, ``signature_mismatch``: the content or SignedInfo was changed;
+    - ``untrusted_signer``, ``certificate_expired``: intact, but the certificate does not chain to a
+      trust root / was not valid at the time of the check."""
     signer: str | None = None
     """Subject of the signing certificate (RFC 4514), when one was found."""
+    intact: bool = False
+    """Digest and signature value verify against the certificate embedded in KeyInfo (whether or not
+    that certificate is trusted): true for ``valid``, ``untrusted_signer`` and ``certificate_expired``."""
 
 
 class _RawSpool(BlobSink):
@@ -208,6 +233,8 @@ def signing_key_of(key, certs: Iterable[x509.Certificate]) -> SigningKey:
     if not callable(public_key) or not callable(getattr(key, "sign", None)) or \
             not isinstance(public_key(), rsa.RSAPublicKey):
         raise BadSignatureError("the edXML signature uses RSA-SHA256: an RSA key is required")
+    if public_key().key_size < _MIN_RSA_BITS:  # verify_package refuses such signatures
+        raise BadSignatureError(f"the RSA key has {public_key().key_size} bits; at least {_MIN_RSA_BITS} are required")
     if not certs:
         raise BadSignatureError("no certificate for the key")
     if certs[0].public_key().public_numbers() != key.public_key().public_numbers():
@@ -268,8 +295,13 @@ def _load_trust(trust_roots: Iterable[x509.Certificate | bytes]) -> list[x509.Ce
     for root in trust_roots:
         if isinstance(root, x509.Certificate):
             roots.append(root)
-        else:
+            continue
+        try:
             roots.extend(x509.load_pem_x509_certificates(root))
+        except ValueError as exc:
+            # A bad trust root is the caller's configuration, not the package's fault: say so plainly
+            # instead of letting cryptography's ValueError escape from a verification call.
+            raise BadSignatureError(f"unreadable trust root PEM: {exc}") from exc
     return roots
 
 
@@ -283,7 +315,7 @@ def _chain_trusted(cert: x509.Certificate, extra: list[x509.Certificate], roots:
                 continue
             try:
                 current.verify_directly_issued_by(issuer)
-            except (ValueError, TypeError, InvalidSignature):
+            except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
                 continue
             if issuer in roots:
                 return True
@@ -294,27 +326,182 @@ def _chain_trusted(cert: x509.Certificate, extra: list[x509.Certificate], roots:
     return False
 
 
-def _check_signed_info(signed_info: etree._Element | None) -> tuple[str | None, bool]:
-    """(problem reason or None, exclusive c14n?) for the algorithms and the single ``URI=""`` reference."""
-    if signed_info is None:
-        return "bad_reference", True
-    c14n = signed_info.find(_d("CanonicalizationMethod"))
-    method = signed_info.find(_d("SignatureMethod"))
-    if c14n is None or c14n.get("Algorithm") not in (EXC_C14N, C14N) or method is None:
-        return "unsupported_algorithm", True
-    if method.get("Algorithm") != RSA_SHA256:
-        return "unsupported_algorithm", True
-    references = signed_info.findall(_d("Reference"))
-    if len(references) != 1 or references[0].get("URI") != "":
-        return "bad_reference", True
+class _Refused(Exception):
+    """Internal: the signature is refused for ``reason`` (turned into a :class:`SignatureCheck`)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """The checked pieces of a Signature whose shape is exactly the one we accept."""
+
+    signed_info: etree._Element
+    signed_info_exclusive: bool
+    """CanonicalizationMethod of SignedInfo is exclusive c14n (else inclusive C14N 1.0)."""
+    document_exclusive: bool
+    """The reference's last transform is exclusive c14n (else inclusive C14N 1.0, also the default
+    when the enveloped transform is the only one: XML-DSig §4.3.3.2 turns a node-set into octets
+    with inclusive C14N)."""
+    claimed_digest: bytes
+    signature_value: bytes
+    cert_texts: list[str]
+
+
+def _element_children(element: etree._Element) -> list[etree._Element]:
+    # Comments and processing instructions are dropped by c14n without comments: not part of the shape.
+    return [child for child in element if isinstance(child.tag, str)]
+
+
+def _dsig_names(elements: list[etree._Element]) -> list[str]:
+    """Local names of XML-DSig elements; any other element keeps its Clark name, so it never matches."""
+    return [local_name(e.tag) if namespace_of(e.tag) == DSIG_NS else e.tag for e in elements]
+
+
+def _algorithm(element: etree._Element) -> str:
+    algorithm = element.get("Algorithm")
+    if not algorithm:
+        raise _Refused("malformed_signature")
+    return algorithm
+
+
+def _base64(element: etree._Element) -> bytes:
+    """Strict base64 of ``element``'s text; an empty or garbled value is ``malformed_signature``."""
+    if len(_element_children(element)):
+        raise _Refused("malformed_signature")
+    text = "".join((element.text or "").split())
+    try:
+        value = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise _Refused("malformed_signature") from None
+    if not value:
+        raise _Refused("malformed_signature")
+    return value
+
+
+def _shape(names: list[str], required: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
+    """``names`` must be exactly ``required`` followed by at most the ``optional`` ones, in order."""
+    if names[: len(required)] != list(required) or names[len(required) :] not in (
+        list(optional[:n]) for n in range(len(optional) + 1)
+    ):
+        raise _Refused("malformed_signature")
+
+
+def _signature_parts(signature: etree._Element) -> _Parts:
+    """Check the Signature element against the one shape we sign; raise :class:`_Refused` otherwise.
+
+    Anything beyond ``SignedInfo, SignatureValue, KeyInfo`` is refused, ``ds:Object`` included: the
+    enveloped ``URI=""`` reference drops the whole Signature, so an Object's content is never signed,
+    and it is where signature-wrapping attacks hide the genuinely signed copy of a document."""
+    children = _element_children(signature)
+    _shape(_dsig_names(children), ("SignedInfo", "SignatureValue"), ("KeyInfo",))
+    signed_info = children[0]
+    info_children = _element_children(signed_info)
+    info_names = _dsig_names(info_children)
+    if info_names[:2] != ["CanonicalizationMethod", "SignatureMethod"] or any(
+        name != "Reference" for name in info_names[2:]
+    ):
+        raise _Refused("malformed_signature")
+    c14n, method, references = info_children[0], info_children[1], info_children[2:]
+    c14n_algorithm, method_algorithm = _algorithm(c14n), _algorithm(method)
+    # Children of these (InclusiveNamespaces PrefixList, HMACOutputLength) change what is computed;
+    # we apply none of them, so refusing is the only honest answer.
+    if c14n_algorithm not in (EXC_C14N, C14N) or len(_element_children(c14n)):
+        raise _Refused("unsupported_algorithm")
+    if method_algorithm != RSA_SHA256 or len(_element_children(method)):
+        raise _Refused("unsupported_algorithm")
+    if not references:
+        raise _Refused("malformed_signature")
+    if len(references) != 1:
+        raise _Refused("bad_reference")  # a second reference can only point at something else
     reference = references[0]
-    transforms = [t.get("Algorithm") for t in reference.iterfind(f"{_d('Transforms')}/{_d('Transform')}")]
-    if not transforms or transforms[0] != ENVELOPED or any(t not in (EXC_C14N, C14N) for t in transforms[1:]):
-        return "bad_reference", True
-    digest_method = reference.find(_d("DigestMethod"))
-    if digest_method is None or digest_method.get("Algorithm") != SHA256:
-        return "unsupported_algorithm", True
-    return None, transforms[-1] != C14N
+    if reference.get("URI") != "":
+        raise _Refused("bad_reference")  # only the whole document; an id could point at any element
+    ref_children = _element_children(reference)
+    ref_names = _dsig_names(ref_children)
+    if "Transforms" not in ref_names:
+        # Without the enveloped transform the digest would have to cover the Signature itself.
+        raise _Refused("bad_reference")
+    _shape(ref_names, ("Transforms", "DigestMethod", "DigestValue"))
+    transforms, digest_method, digest_value = ref_children
+    algorithms = []
+    for transform in _element_children(transforms):
+        if transform.tag != _d("Transform"):
+            raise _Refused("malformed_signature")
+        algorithm = _algorithm(transform)
+        if algorithm not in (ENVELOPED, EXC_C14N, C14N) or len(_element_children(transform)):
+            raise _Refused("unsupported_algorithm")  # XPath, XSLT, base64, c14n with comments…
+        algorithms.append(algorithm)
+    if not algorithms or algorithms[0] != ENVELOPED or len(algorithms) > 2 or ENVELOPED in algorithms[1:]:
+        raise _Refused("bad_reference")
+    if _algorithm(digest_method) != SHA256:
+        raise _Refused("unsupported_algorithm")
+    claimed_digest = _base64(digest_value)
+    signature_value = _base64(children[1])
+    key_info = children[2] if len(children) > 2 else None
+    cert_path = f"{_d('X509Data')}/{_d('X509Certificate')}"
+    cert_texts = [el.text or "" for el in key_info.iterfind(cert_path)] if key_info is not None else []
+    return _Parts(
+        signed_info=signed_info,
+        signed_info_exclusive=c14n_algorithm == EXC_C14N,
+        document_exclusive=algorithms[-1] == EXC_C14N,
+        claimed_digest=claimed_digest,
+        signature_value=signature_value,
+        cert_texts=cert_texts,
+    )
+
+
+_XML_ATTR = "{http://www.w3.org/XML/1998/namespace}"
+
+
+def _canonical_signed_info(signed_info: etree._Element, exclusive: bool) -> bytes:
+    """SignedInfo canonicalised as its CanonicalizationMethod says.
+
+    Exclusive c14n of the element works in lxml directly. Inclusive C14N 1.0 of a subtree does not:
+    lxml renders it in a fake document and writes spurious ``xmlns=""`` on descendants, so the
+    signature of any inclusive-C14N signer would fail. We therefore build the document subset as
+    C14N 1.0 defines it (§2.4): an apex carrying every namespace in scope and the inherited ``xml:*``
+    attributes, then the children, and canonicalise that as a whole document."""
+    if exclusive:
+        return etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
+    apex = etree.Element(signed_info.tag, nsmap=signed_info.nsmap)
+    for ancestor in signed_info.iterancestors():  # nearest first: the nearest xml:lang wins
+        for name, value in ancestor.attrib.items():
+            if name.startswith(_XML_ATTR) and apex.get(name) is None:
+                apex.set(name, value)
+    for name, value in signed_info.attrib.items():
+        apex.set(name, value)
+    apex.text = signed_info.text
+    for child in signed_info:
+        apex.append(copy.deepcopy(child))
+    return etree.tostring(apex.getroottree(), method="c14n", exclusive=False, with_comments=False)
+
+
+def _certificates(texts: list[str]) -> list[x509.Certificate]:
+    """The KeyInfo certificates, signer first; ``no_certificate`` / ``bad_certificate`` otherwise."""
+    if not texts:
+        raise _Refused("no_certificate")
+    certs = []
+    for text in texts:
+        try:
+            certs.append(x509.load_der_x509_certificate(base64.b64decode("".join(text.split()), validate=True)))
+        except ValueError:
+            raise _Refused("bad_certificate") from None
+    return certs
+
+
+def _rsa_key(cert: x509.Certificate) -> rsa.RSAPublicKey:
+    try:
+        public_key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):  # e.g. a GOST or otherwise unknown key type
+        raise _Refused("unsupported_algorithm") from None
+    # The signature method is rsa-sha256: an EC or DSA key cannot have made it, and an RSA key under
+    # 2048 bits is a downgrade the signer could have used to forge it.
+    if not isinstance(public_key, rsa.RSAPublicKey) or public_key.key_size < _MIN_RSA_BITS:
+        raise _Refused("unsupported_algorithm")
+    return public_key
 
 
 def verify_package(
@@ -327,8 +514,11 @@ def verify_package(
 ) -> SignatureCheck:
     """Check the package's enveloped signature against ``trust_roots`` (certificates or PEM bytes).
 
-    A bad, absent or unverifiable signature is a :class:`SignatureCheck` with ``valid=False``; reading
-    errors (malformed, hostile, oversize input) raise :class:`~inter_axis.errors.EdxmlError`."""
+    A bad, absent or unverifiable signature is a :class:`SignatureCheck` with ``valid=False`` (and
+    ``intact`` telling whether digest and signature value at least hold for the embedded certificate,
+    which is what an empty ``trust_roots`` can still show); reading errors (malformed, hostile,
+    oversize input) raise :class:`~inter_axis.errors.EdxmlError`, an unreadable trust root
+    :class:`BadSignatureError`."""
     roots = _load_trust(trust_roots)
     tree, spools = _read_spooled(source, max_bytes, spool_dir)
     try:
@@ -338,50 +528,40 @@ def verify_package(
 
 
 def _verify(tree: StreamedTree, spools, roots, at: datetime) -> SignatureCheck:
-    envelope = locate(tree.root, LenientReader())
+    reader = LenientReader()
+    envelope = locate(tree.root, reader)
     signature = envelope.signature
+    anywhere = sum(1 for _ in tree.root.iter(_d("Signature")))
     if signature is None:
-        return SignatureCheck(False, "no_signature")
+        # An XML-DSig Signature elsewhere (moved into the body, a header field, the root…) still
+        # verifies with a generic verifier, which finds the first Signature anywhere: name the problem.
+        return SignatureCheck(False, "misplaced_signature" if anywhere else "no_signature")
     if namespace_of(signature.tag) != DSIG_NS:
         return SignatureCheck(False, "not_xmldsig")
-    if sum(1 for _ in tree.root.iter(_d("Signature"))) != 1:
+    if anywhere != 1 or len(reader.children(envelope.header, "Signature")) != 1:
         return SignatureCheck(False, "multiple_signatures")
-    signed_info = signature.find(_d("SignedInfo"))
-    problem, exclusive = _check_signed_info(signed_info)
-    if problem:
-        return SignatureCheck(False, problem)
-    cert_path = f"{_d('KeyInfo')}/{_d('X509Data')}/{_d('X509Certificate')}"
-    cert_texts = [el.text or "" for el in signature.iterfind(cert_path)]
+    signer = None
     try:
-        certs = [x509.load_der_x509_certificate(base64.b64decode("".join(t.split()))) for t in cert_texts]
-    except ValueError:
-        certs = []
-    if not certs:
-        return SignatureCheck(False, "no_certificate")
-    signer_cert = certs[0]
-    signer = signer_cert.subject.rfc4514_string()
-    digest = _document_digest(tree, spools, signature, exclusive)
-    claimed = signed_info.find(f"{_d('Reference')}/{_d('DigestValue')}")
-    try:
-        claimed_digest = base64.b64decode("".join((claimed.text or "").split()), validate=True)
-        value = base64.b64decode("".join((signature.findtext(_d("SignatureValue")) or "").split()), validate=True)
-    except ValueError:
-        return SignatureCheck(False, "bad_reference", signer)
-    if claimed_digest != digest:
-        return SignatureCheck(False, "digest_mismatch", signer)
-    canonical = etree.tostring(signed_info, method="c14n", exclusive=exclusive, with_comments=False)
-    public_key = signer_cert.public_key()
-    if not isinstance(public_key, rsa.RSAPublicKey):
-        return SignatureCheck(False, "unsupported_algorithm", signer)
-    try:
-        public_key.verify(value, canonical, padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature:
-        return SignatureCheck(False, "signature_mismatch", signer)
+        parts = _signature_parts(signature)
+        certs = _certificates(parts.cert_texts)
+        signer_cert = certs[0]
+        signer = signer_cert.subject.rfc4514_string()
+        public_key = _rsa_key(signer_cert)
+        digest = _document_digest(tree, spools, signature, parts.document_exclusive)
+        if parts.claimed_digest != digest:
+            raise _Refused("digest_mismatch")
+        canonical = _canonical_signed_info(parts.signed_info, parts.signed_info_exclusive)
+        try:
+            public_key.verify(parts.signature_value, canonical, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            raise _Refused("signature_mismatch") from None
+    except _Refused as refused:
+        return SignatureCheck(False, refused.reason, signer)
     if not _chain_trusted(signer_cert, certs[1:], roots):
-        return SignatureCheck(False, "untrusted_signer", signer)
+        return SignatureCheck(False, "untrusted_signer", signer, intact=True)
     if not signer_cert.not_valid_before_utc <= at <= signer_cert.not_valid_after_utc:
-        return SignatureCheck(False, "certificate_expired", signer)
-    return SignatureCheck(True, "valid", signer)
+        return SignatureCheck(False, "certificate_expired", signer, intact=True)
+    return SignatureCheck(True, "valid", signer, intact=True)
 
 
 def require_valid(check: SignatureCheck) -> SignatureCheck:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from inter_axis.build import write_package
 from inter_axis.model import (
     AttachmentSource,
     Business,
@@ -21,6 +23,7 @@ from inter_axis.model import (
     StaffInfo,
     TraceHeader,
 )
+from inter_axis.xmldsig import sign_package
 from signing.devpki import DevPki
 
 EXAMPLES = Path("/work/shared/standards/examples")
@@ -95,3 +98,23 @@ def pdf_file(tmp_path) -> Path:
     path = tmp_path / "a.pdf"
     path.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 300 + b"%%EOF\n")
     return path
+
+
+def signed_package(attachment: Path, seal, directory: Path) -> Path:
+    """The example package signed with ``seal`` by our signer, as a file in ``directory``."""
+    key, cert, _root = seal
+    unsigned = directory / "u.edxml"
+    with open(unsigned, "wb") as out:
+        write_package(example_package(attachment), out)
+    signed = directory / "s.edxml"
+    with open(signed, "wb") as out:
+        sign_package(unsigned, out, key, cert)
+    return signed
+
+
+def xmlsec_verifies(path: Path, *options: str) -> bool:
+    """``xmlsec1 --verify`` (Debian's xmlsec1, an independent XML-DSig implementation) accepts ``path``.
+
+    ``options`` say which key to use, e.g. ``--trusted-pem root.pem`` or ``--hmackey file``."""
+    done = subprocess.run(["xmlsec1", "--verify", *options, str(path)], capture_output=True, timeout=60)
+    return done.returncode == 0

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 
 import pytest
 from typer.testing import CliRunner
 
-from inter_axis.build import write_package
 from inter_axis.cli import axis_app
 from inter_axis.errors import BadSignatureError, EdxmlError
 from inter_axis.inspect import inspect_package
 from inter_axis.parse import read_package
-from inter_axis.xmldsig import load_signing_key, sign_package, sign_package_with, signing_key_of, verify_package
-from tests.inter_axis.conftest import EXAMPLES, example_package
+from inter_axis.xmldsig import load_signing_key, sign_package_with, signing_key_of, verify_package
+from tests.inter_axis.conftest import EXAMPLES, signed_package, xmlsec_verifies
 
 SAMPLE = (EXAMPLES / "edoc_new.edxml").read_bytes()
 XXE = b'<?xml version="1.0"?><!DOCTYPE edXML [<!ENTITY x SYSTEM "file:///etc/passwd">]><edXML>&x;</edXML>'
@@ -74,19 +72,11 @@ def test_messy_vendor_package_gives_warnings():
 
 
 def _signed(pdf_file, seal, tmp_path):
-    key, cert, root = seal
-    unsigned = tmp_path / "u.edxml"
-    with open(unsigned, "wb") as out:
-        write_package(example_package(pdf_file), out)
-    signed = tmp_path / "s.edxml"
-    with open(signed, "wb") as out:
-        sign_package(unsigned, out, key, cert)
-    return signed, root
+    return signed_package(pdf_file, seal, tmp_path), seal[2]
 
 
 def _xmlsec_ok(path, root) -> bool:
-    done = subprocess.run(["xmlsec1", "--verify", "--trusted-pem", str(root), str(path)], capture_output=True)
-    return done.returncode == 0
+    return xmlsec_verifies(path, "--trusted-pem", str(root))
 
 
 def test_signature_verifies_with_us_and_xmlsec1(pdf_file, seal, tmp_path):
