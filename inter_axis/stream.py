@@ -7,8 +7,15 @@ only ever holds the small header/manifest tree, whatever the attachment size, an
 limits (no ``huge_tree``). Prefixes, comments and layout of everything else are kept exactly, which the
 signature check needs for canonicalisation.
 
-A DTD (``<!DOCTYPE``, hence any ``<!ENTITY``) is refused in the prolog bytes before the parser sees it;
-the parser additionally runs with ``resolve_entities=False, no_network=True, load_dtd=False``."""
+A DTD (``<!DOCTYPE``, hence any ``<!ENTITY``) is refused twice, structurally both times:
+
+- the prolog bytes are scanned construct by construct (XML declaration, processing instructions and
+  comments are skipped whole, so ``<!--<a-->`` cannot pass for the root element) and a ``<!DOCTYPE``
+  is refused before the parser sees it;
+- when the parser reports its first element, the document must have no doctype at all
+  (``docinfo``), whatever the bytes looked like; this runs for ``header_only`` reads too.
+
+The parser additionally runs with ``resolve_entities=False, no_network=True, load_dtd=False``."""
 
 from __future__ import annotations
 
@@ -34,8 +41,9 @@ DEFAULT_MAX_HEADER_BYTES = 16 * 1024**2
 
 _CTE_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?ContentTransferEncoded(?:\s[^<>]{0,2048})?>")
 _HOLD = 2200  # longest start tag the regex can match, so a tag split across chunks is held back whole
-_ROOT_START = re.compile(rb"<[A-Za-z_]")
-_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_BOM = b"\xef\xbb\xbf"
+_DOCTYPE = b"<!DOCTYPE"
+_MAX_PROLOG_CONSTRUCT = 1 << 16
 
 
 class BlobSink:
@@ -69,6 +77,47 @@ class StreamedTree:
         return self.markers.get((element.text or "").strip())
 
 
+def _scan_prolog(buf: bytes) -> int | None:
+    """Walk the prolog in ``buf``: the offset where scanning must resume once more bytes arrive, or
+    None once the root element (or anything that is not prolog) starts. Raises on a ``<!DOCTYPE``.
+
+    Constructs are skipped whole, as the parser reads them: the XML declaration and processing
+    instructions to ``?>``, comments to ``-->``. A regex over the raw bytes cannot tell ``<a`` inside a
+    comment from the root element, which is how ``<!--<a--><!DOCTYPE …>`` used to get through."""
+    pos = 0
+    while True:
+        while pos < len(buf) and buf[pos] in b" \t\r\n":
+            pos += 1
+        rest = buf[pos : pos + len(_DOCTYPE)]
+        if not rest:
+            return pos
+        if rest[:1] != b"<":
+            return None  # not well-formed: the parser says so
+        if len(rest) < len(_DOCTYPE) and (_DOCTYPE.startswith(rest) or b"<!--".startswith(rest)):
+            return pos  # too short to tell yet
+        if rest.startswith(b"<?"):
+            end = buf.find(b"?>", pos + 2)
+            if end == -1:
+                return pos
+            pos = end + 2
+        elif rest.startswith(b"<!--"):
+            end = buf.find(b"-->", pos + 4)
+            if end == -1:
+                return pos
+            pos = end + 3
+        elif rest.startswith(_DOCTYPE):
+            raise HostileXmlError("a DTD or entity declaration is not allowed in edXML (XXE / entity expansion)")
+        else:
+            return None  # the root element's start tag (or other markup the parser will refuse)
+
+
+def _refuse_doctype(element: etree._Element) -> None:
+    """Refuse a document that has any doctype, from what the parser built rather than from bytes."""
+    info = element.getroottree().docinfo
+    if info.internalDTD is not None or info.externalDTD is not None or info.doctype or info.system_url:
+        raise HostileXmlError("a DTD is not allowed in edXML")
+
+
 class _Diverter:
     """Byte filter in front of the parser; see the module docstring."""
 
@@ -82,23 +131,28 @@ class _Diverter:
         self._sink: BlobSink | None = None
         self._pending_cr = False
         self._in_prolog = True
+        self._seen_any = False
         self._prolog = b""
         self.header_bytes = 0
 
     def _check_prolog(self, data: bytes) -> None:
         if not self._in_prolog:
             return
-        if not self._prolog and (data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]):
+        if not self._seen_any and (data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]):
             raise MalformedXmlError("edXML must be UTF-8 encoded")
-        self._prolog = (self._prolog + data)[-(1 << 16) :] if len(self._prolog) < (1 << 16) else self._prolog
-        root = _ROOT_START.search(self._prolog)
-        head = self._prolog if root is None else self._prolog[: root.start()]
-        if _DTD.search(head):
-            raise HostileXmlError("a DTD or entity declaration is not allowed in edXML (XXE / entity expansion)")
-        if root is not None:
-            self._in_prolog = False
-        elif len(self._prolog) >= (1 << 16):
-            raise MalformedXmlError("no root element in the first 64 KiB")
+        if not self._seen_any and data.startswith(_BOM):
+            data = data[len(_BOM) :]
+        self._seen_any = True
+        # Only the unscanned rest of the prolog is kept: a construct not finished in this chunk.
+        self._prolog += data
+        pos = _scan_prolog(self._prolog)
+        if pos is None:
+            self._in_prolog = False  # the root element starts (or something the parser will refuse)
+            self._prolog = b""
+            return
+        self._prolog = self._prolog[pos:]
+        if len(self._prolog) > _MAX_PROLOG_CONSTRUCT:
+            raise MalformedXmlError("a comment or processing instruction before the root is longer than 64 KiB")
 
     def feed(self, data: bytes) -> bytes:
         """Filter one chunk; returns what the parser should see."""
@@ -248,12 +302,14 @@ def read_tree(
                 for event, element in parser.read_events():
                     if root is None:
                         root = element
+                        # Here, before anything is returned (header_only included), whatever the
+                        # prolog scan concluded.
+                        _refuse_doctype(element)
                         _check_root(element)
                     if header_only and event == "end" and local_name(element.tag) == "edXMLHeader":
                         return StreamedTree(root, diverter.markers, diverter.sinks, complete=False)
         except etree.XMLSyntaxError as exc:
             raise MalformedXmlError(f"not well-formed XML: {exc}") from exc
+    _refuse_doctype(root)  # a document small enough to be parsed only by close() had no events yet
     _check_root(root)
-    if root.getroottree().docinfo.internalDTD is not None:  # belt and braces: the prolog check caught it
-        raise HostileXmlError("a DTD is not allowed in edXML")
     return StreamedTree(root, diverter.markers, diverter.sinks, complete=True)

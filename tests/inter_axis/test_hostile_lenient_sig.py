@@ -13,6 +13,7 @@ from inter_axis.cli import axis_app
 from inter_axis.errors import BadSignatureError, EdxmlError
 from inter_axis.inspect import inspect_package
 from inter_axis.parse import read_package
+from inter_axis.stream import CHUNK
 from inter_axis.xmldsig import load_signing_key, sign_package_with, signing_key_of, verify_package
 from tests.inter_axis.conftest import EXAMPLES, signed_package, xmlsec_verifies
 
@@ -42,6 +43,71 @@ def test_hostile_and_unusable_input_refused(data, code):
         with pytest.raises(EdxmlError) as info:
             read(data)
         assert info.value.code == code
+
+
+BODY = SAMPLE.split(b"?>", 1)[1]
+DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
+DTD = b'<!DOCTYPE edXML [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+
+
+def _straddling_the_first_chunk() -> bytes:
+    """Many small comments, then the DTD across the 64 KiB boundary of the first read."""
+    head = DECLARATION + b"<!--x-->" * 8000
+    return head + b" " * (CHUNK - 4 - len(head)) + DTD
+
+
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        DECLARATION + b"<!--<a-->" + DTD,
+        DECLARATION + b"<?note <a?>" + DTD,
+        DECLARATION + b"\n<!-- x -->  <!--<edXML>-->\n" + DTD,
+        b"\xef\xbb\xbf<!--<a-->" + DTD,
+        _straddling_the_first_chunk(),
+    ],
+    ids=["comment", "processing-instruction", "several-comments", "bom", "across-chunks"],
+)
+def test_a_dtd_behind_a_comment_or_pi_is_refused(prolog):
+    for read in (inspect_package, read_package):
+        with pytest.raises(EdxmlError) as info:
+            read(prolog + BODY)
+        assert info.value.code == "hostile_xml", read.__name__
+
+
+class _Trickle(io.RawIOBase):
+    """A source whose first reads are short, as a pipe or socket may deliver: here they split the
+    UTF-8 byte order mark, so the prolog byte scan cannot apply and only the parser's own view of the
+    document (checked on its first element) can refuse the DTD."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data, self._pos, self._reads = data, 0, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        self._reads += 1
+        size = 1 if self._reads <= 3 else size
+        chunk = self._data[self._pos : self._pos + size]
+        self._pos += len(chunk)
+        return chunk
+
+
+def test_a_dtd_is_refused_structurally_even_when_reading_stops_after_the_header():
+    data = b"\xef\xbb\xbf" + DTD + BODY
+    for read in (inspect_package, read_package):  # inspect_package reads the header only
+        with pytest.raises(EdxmlError) as info:
+            read(_Trickle(data))
+        assert info.value.code == "hostile_xml", read.__name__
+    assert inspect_package(_Trickle(b"\xef\xbb\xbf" + BODY)).document_id.endswith("12/CT-UBND")
+
+
+def test_a_comment_that_mentions_a_doctype_is_not_one():
+    """The old byte pattern refused this valid package; a scan that knows comments does not."""
+    data = DECLARATION + b"<!-- exported without <!DOCTYPE or <!ENTITY -->\n" + BODY
+    assert inspect_package(data).document_id == "000.00.00.H41,2025/03/14,12/CT-UBND"
+    with read_package(data) as parsed:
+        assert parsed.document.header.subject.startswith("Về tăng cường")
 
 
 def test_oversize_and_missing_attachment():
