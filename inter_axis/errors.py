@@ -51,6 +51,15 @@ class MissingFieldError(EdxmlError):
     code = "missing_field"
 
 
+class UnknownStatusCodeError(EdxmlError):
+    """A status message's StatusCode is not one of the known two-digit codes (01-06, 13, 15, 16).
+
+    Refused rather than read with a warning: the code is what the receiver acts on and stores (as
+    two characters), and "003" or "999" means nothing it could act on."""
+
+    code = "unknown_status_code"
+
+
 class MissingAttachmentError(EdxmlError):
     """The manifest names an attachment the package does not carry."""
 

@@ -2,7 +2,9 @@
 
 Only a missing field without which the package cannot be routed at all raises
 :class:`~inter_axis.errors.MissingFieldError`: the sender's OrganId, a usable DocumentId (documents)
-and StatusCode / ResponseFor/DocumentId (status messages)."""
+and StatusCode / ResponseFor/DocumentId (status messages). A StatusCode that is not one of the known
+codes raises :class:`~inter_axis.errors.UnknownStatusCodeError` (a single digit is read as 0N, with a
+warning)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from inter_axis.errors import MalformedXmlError, MissingFieldError
+from inter_axis.errors import MalformedXmlError, MissingFieldError, UnknownStatusCodeError
 from inter_axis.lenient import LenientReader
 from inter_axis.model import (
     STATUS_CODES,
@@ -250,11 +252,13 @@ def read_status(message: etree._Element, trace_list, reader: LenientReader) -> S
     code = reader.text(message, "StatusCode", where)
     if not code:
         raise MissingFieldError(f"{where}/StatusCode is missing")
-    if code.isdigit() and len(code) == 1:
+    if len(code) == 1 and code in "0123456789":  # ASCII only: str.isdigit() also takes "٣"
         reader.warn(f"{where}/StatusCode {code!r} is not two digits; read as 0{code}")
         code = f"0{code}"
     if code not in STATUS_CODES:
-        reader.warn(f"{where}/StatusCode {code!r} is not a known status code")
+        raise UnknownStatusCodeError(
+            f"{where}/StatusCode {code[:20]!r} is not one of {', '.join(STATUS_CODES)}"
+        )
     response_el = reader.child(message, "ResponseFor")
     if response_el is None:
         raise MissingFieldError(f"{where}/ResponseFor is missing")

@@ -36,8 +36,8 @@ def inspect_package(
     """Summarise ``source`` (a path, bytes or a readable binary stream) from its header.
 
     Raises :class:`~inter_axis.errors.EdxmlError` (``malformed_xml``, ``hostile_xml``, ``oversize``,
-    ``wrong_namespace``, ``missing_field``). Stops reading after ``edXMLHeader``, so the size cap is
-    enforced on what was read (and on the file size for paths and bytes)."""
+    ``wrong_namespace``, ``missing_field``, ``unknown_status_code``). Stops reading after ``edXMLHeader``,
+    so the size cap is enforced on what was read (and on the file size for paths and bytes)."""
     tree = read_tree(source, max_bytes=max_bytes, header_only=True)
     reader = LenientReader()
     envelope = locate(tree.root, reader)

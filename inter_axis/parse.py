@@ -126,8 +126,8 @@ def read_package(
     """Read ``source`` completely; attachments go to temporary files in ``spool_dir``.
 
     Raises :class:`~inter_axis.errors.EdxmlError` for unusable input (``malformed_xml``, ``hostile_xml``,
-    ``oversize``, ``wrong_namespace``, ``missing_field``, ``missing_attachment``); every other problem
-    is in ``warnings``. On error no temporary file is left behind."""
+    ``oversize``, ``wrong_namespace``, ``missing_field``, ``unknown_status_code``, ``missing_attachment``);
+    every other problem is in ``warnings``. On error no temporary file is left behind."""
     sinks: list[_DecodingSink] = []
 
     def new_sink(_index: int) -> _DecodingSink:

@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 
 from inter_axis.build import write_package
-from inter_axis.errors import InvalidPackageError
+from inter_axis.errors import EdxmlError, InvalidPackageError
 from inter_axis.inspect import inspect_package
 from inter_axis.model import Business, BusinessDocType, Organization, Receiver, ResponseFor, StaffInfo, StatusMessage
 from inter_axis.parse import read_package
@@ -79,6 +79,30 @@ def test_status_codes_round_trip_and_status_wrapper(code):
     bkav = sample.replace(b"edXML:MessageHeader>", b"edXML:Status>")
     summary = inspect_package(bkav)
     assert (summary.kind, summary.status_code, summary.to_organ_ids) == ("status", code, ("000.00.00.H41",))
+
+
+@pytest.mark.parametrize("code", ["003", "999", "07", "14", "00", "3a", "٠٣", "٣", "03 03", "1" * 5000])
+def test_unknown_status_codes_are_refused_with_a_stable_code(code):
+    """Never a warning and a value downstream cannot store (the code is two characters there)."""
+    sample = (EXAMPLES / "status_03.edxml").read_bytes().replace(b">03<", f">{code}<".encode())
+    for wrapper in (sample, sample.replace(b"edXML:MessageHeader>", b"edXML:Status>")):
+        for read in (inspect_package, read_package):
+            with pytest.raises(EdxmlError) as info:
+                read(wrapper)
+            assert info.value.code == "unknown_status_code"
+            assert "is not one of 01, 02, 03, 04, 05, 06, 13, 15, 16" in str(info.value)
+            assert len(str(info.value)) < 200  # a huge value is not echoed back whole
+
+
+def test_a_single_digit_status_code_is_read_as_two_with_a_warning():
+    sample = (EXAMPLES / "status_03.edxml").read_bytes().replace(b">03<", b">3<")
+    summary = inspect_package(sample)
+    assert summary.status_code == "03"
+    assert any("not two digits" in w for w in summary.warnings)
+    empty = (EXAMPLES / "status_03.edxml").read_bytes().replace(b">03<", b"><")
+    with pytest.raises(EdxmlError) as info:
+        inspect_package(empty)
+    assert info.value.code == "missing_field"
 
 
 def test_parse_both_examples():
