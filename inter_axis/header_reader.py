@@ -130,6 +130,19 @@ def _document_id(message: etree._Element, from_org: Organization, code: Document
     raise MissingFieldError("MessageHeader/DocumentId is missing and cannot be derived")
 
 
+def _entries(parent: etree._Element | None, name: str, where: str, reader: LenientReader) -> tuple[str, ...]:
+    """The non-empty ``name`` entries of a list element (ToPlaces/Place, Appendixes/Appendix); an
+    empty entry is left out with a warning."""
+    values = []
+    for element in reader.children(parent, name):
+        value = (element.text or "").strip()
+        if value:
+            values.append(value)
+        else:
+            reader.warn(f"empty optional element {where}/{name}; left out")
+    return tuple(values)
+
+
 def read_message_header(message: etree._Element, reader: LenientReader) -> MessageHeader:
     """The document ``MessageHeader``."""
     where = "MessageHeader"
@@ -176,21 +189,14 @@ def read_message_header(message: etree._Element, reader: LenientReader) -> Messa
             promulgation_amount=reader.integer(other, "PromulgationAmount", f"{where}/OtherInfo", 0),
             page_amount=reader.integer(other, "PageAmount", f"{where}/OtherInfo", 0),
             direction=bool(reader.boolean(other, "Direction", f"{where}/OtherInfo")),
-            appendixes=tuple(
-                (el.text or "").strip()
-                for el in reader.children(reader.child(other, "Appendixes"), "Appendix")
-                if (el.text or "").strip()
-            ),
+            appendixes=_entries(reader.child(other, "Appendixes"), "Appendix", f"{where}/OtherInfo/Appendixes",
+                                reader),
         ),
         response_for=tuple(
             read_response_for(el, f"{where}/ResponseFor", reader) for el in reader.children(message, "ResponseFor")
         ),
         steering_type=reader.integer(message, "SteeringType", where, 1),
-        to_places=tuple(
-            (el.text or "").strip()
-            for el in reader.children(reader.child(message, "ToPlaces"), "Place")
-            if (el.text or "").strip()
-        ),
+        to_places=_entries(reader.child(message, "ToPlaces"), "Place", f"{where}/ToPlaces", reader),
     )
 
 

@@ -1,6 +1,11 @@
 """Lenient reading of edXML elements: by local name (either namespace, either ``Bussiness`` spelling),
 stripping stray whitespace, accepting ``dd/MM/yyyy`` dates, and recording every problem as a warning
-instead of failing."""
+instead of failing.
+
+An optional element that is present but empty (``<edXML:DueDate/>``, ``<edXML:SteeringType/>``) is
+such a problem when the reader wants a number, a boolean, a date or a timestamp from it: it warns
+"empty optional element …" and goes on with the default. Empty free-text elements (``<edXML:Email/>``)
+are not reported: the VNPT builder writes every organisation field, empty or not (VN-STANDARDS §1.4)."""
 
 from __future__ import annotations
 
@@ -57,9 +62,17 @@ class LenientReader:
             self.warn(f"{where}/{name}: stray whitespace around the value was removed")
         return value
 
+    def _empty_optional(self, element: etree._Element | None, name: str, where: str, fallback: str) -> None:
+        """Warn when optional child ``name`` is present but empty: the reader substitutes ``fallback``,
+        and a sender who meant a value should hear that none arrived (an absent element says nothing)."""
+        node = self.child(element, name)
+        if node is not None and not (node.text or "").strip() and len(node) == 0:
+            self.warn(f"empty optional element {where}/{name}; read as {fallback}")
+
     def integer(self, element: etree._Element | None, name: str, where: str, default: int) -> int:
         value = self.text(element, name, where)
         if not value:
+            self._empty_optional(element, name, where, str(default))
             return default
         try:
             return int(value)
@@ -70,6 +83,7 @@ class LenientReader:
     def boolean(self, element: etree._Element | None, name: str, where: str) -> bool | None:
         value = self.text(element, name, where).lower()
         if not value:
+            self._empty_optional(element, name, where, "not given")
             return None
         if value in ("1", "true"):
             return True
@@ -94,11 +108,15 @@ class LenientReader:
         return None
 
     def date(self, element: etree._Element | None, name: str, where: str, *, required: bool = False) -> date | None:
-        return self.parse_date(self.text(element, name, where, required=required), f"{where}/{name}")
+        value = self.text(element, name, where, required=required)
+        if not value and not required:  # a required one was already reported as missing or empty
+            self._empty_optional(element, name, where, "no date")
+        return self.parse_date(value, f"{where}/{name}")
 
     def timestamp(self, element: etree._Element | None, name: str, where: str) -> datetime | None:
         value = self.text(element, name, where)
         if not value:
+            self._empty_optional(element, name, where, "no timestamp")
             return None
         for fmt, label in (
             ("%Y/%m/%d %H:%M:%S", None),

@@ -127,14 +127,24 @@ def test_messy_vendor_package_gives_warnings():
         .replace(b"<edXML:DueDate>2025/03/31</edXML:DueDate>", b"<edXML:DueDate/>")
         .replace(b"<edXML:OrganId>000.00.00.G22<", b"<edXML:OrganId>  000.00.00.G22\n<")
         .replace(b"Bussiness", b"Business")
+        .replace(b"<edXML:SteeringType>1</edXML:SteeringType>", b"<edXML:SteeringType>  </edXML:SteeringType>")
+        .replace(b"<edXML:PageAmount>4</edXML:PageAmount>", b"<edXML:PageAmount/>")
+        .replace("<edXML:Place>Như trên</edXML:Place>".encode(), b"<edXML:Place/>")
     )
     summary = inspect_package(messy)
     assert summary.to_organ_ids == ("000.00.00.G22",) and summary.business_type == 0
     text = "\n".join(summary.warnings)
     assert "dd/MM/yyyy" in text and "2025/02/30" in text and "whitespace" in text
-    with read_package(messy) as parsed:
+    for element in ("DueDate", "SteeringType", "OtherInfo/PageAmount", "ToPlaces/Place"):
+        assert f"empty optional element MessageHeader/{element}" in text
+    assert "Email" not in text  # empty organisation fields are the format's convention, not a problem
+    with read_package(messy) as parsed:  # every problem a warning; the package is still read
+        assert set(summary.warnings) <= set(parsed.warnings)
+        header = parsed.document.header
         assert parsed.document.traces[0].timestamp is None
-        assert parsed.document.header.due_date is None
+        assert header.due_date is None and header.steering_type == 1 and header.other_info.page_amount == 0
+        assert header.to_places == ("Các sở, ban, ngành tỉnh", "Lưu: VT, VX")
+        assert header.subject == "Về tăng cường công tác phòng, chống lụt bão"
 
 
 def _signed(pdf_file, seal, tmp_path):
