@@ -13,7 +13,16 @@ import pytest
 from inter_axis.build import write_package
 from inter_axis.errors import EdxmlError, InvalidPackageError
 from inter_axis.inspect import inspect_package
-from inter_axis.model import Business, BusinessDocType, Organization, Receiver, ResponseFor, StaffInfo, StatusMessage
+from inter_axis.model import (
+    Business,
+    BusinessDocType,
+    Organization,
+    Receiver,
+    ReplacementInfo,
+    ResponseFor,
+    StaffInfo,
+    StatusMessage,
+)
 from inter_axis.parse import read_package
 from inter_axis.status import write_status
 from tests.inter_axis.conftest import EXAMPLES, example_package
@@ -116,23 +125,52 @@ def test_parse_both_examples():
         assert parsed.kind == "status" and parsed.status.status_code == "03"
 
 
-def test_update_and_replace_round_trip(pdf_file):
-    base = example_package(pdf_file)
-    for business in (
+REPLACED = "000.00.00.H41,2025/03/10,11/CT-UBND"
+
+
+@pytest.mark.parametrize(
+    "business",
+    [
         Business(
             BusinessDocType.UPDATE,
             "Cập nhật văn bản điện tử",
-            document_id="000.00.00.H41,2025/03/14,11/CT-UBND",
+            document_id=REPLACED,
             document_info_changed=True,
             receivers_changed=True,
             receivers=(Receiver("000.00.00.G22", 0), Receiver("000.00.00.H14", 1)),
         ),
-        Business(BusinessDocType.REVOKE, "Thu hồi văn bản điện tử", document_id="000.00.00.H41,2025/03/14,11/CT-UBND"),
-    ):
-        package = dataclasses.replace(base, business=business)
-        with read_package(_build(package)) as parsed:
-            assert parsed.document.business == business
-            assert inspect_package(_build(package)).business_type == int(business.doc_type)
+        Business(BusinessDocType.REVOKE, "Thu hồi văn bản điện tử", document_id=REPLACED),
+        Business(
+            BusinessDocType.REPLACE,
+            "Văn bản thay thế",
+            document_id=REPLACED,
+            replacements=(
+                ReplacementInfo(REPLACED, ("000.00.00.G22", "000.00.00.H14")),
+                ReplacementInfo("000.00.00.H41,2025/03/01,9/CT-UBND", ("000.00.00.G22",)),
+            ),
+            staff=StaffInfo("Văn thư văn phòng", "Trần Thị B", "vanthu@example.gov.vn", "84900000000"),
+        ),
+    ],
+    ids=["update", "revoke", "replace"],
+)
+def test_update_revoke_and_replace_round_trip(pdf_file, business):
+    package = dataclasses.replace(example_package(pdf_file), business=business)
+    data = _build(package)
+    with read_package(data) as parsed:
+        assert parsed.warnings == ()
+        assert parsed.document.business == business
+    assert inspect_package(data).business_type == int(business.doc_type)
+    if business.doc_type == BusinessDocType.REPLACE:
+        # The wire form of VN-STANDARDS §1.6: type 3, the replaced DocumentId, then the list of
+        # ReplacementInfo (DocumentId + OrganIdList/OrganId) before StaffInfo.
+        text = data.decode()
+        assert "<edXML:BussinessDocType>3</edXML:BussinessDocType>" in text
+        block = re.search(r"<edXML:Bussiness>.*</edXML:Bussiness>", text, re.S).group()
+        order = [m.group(1) for m in re.finditer(r"<edXML:(\w+)>", block)]
+        assert order[:6] == ["Bussiness", "DocumentId", "BussinessDocType", "BussinessDocReason", "Paper",
+                             "ReplacementInfoList"]
+        assert order[-5:] == ["StaffInfo", "Department", "Staff", "Email", "Mobile"]
+        assert block.count("<edXML:ReplacementInfo>") == 2 and block.count("<edXML:OrganId>") == 3
 
 
 def test_build_refuses_invalid_package(pdf_file, tmp_path):
