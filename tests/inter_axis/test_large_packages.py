@@ -123,11 +123,15 @@ def test_tampered_200_mb_attachment_is_a_digest_mismatch(seal, tmp_path):
     _run_step("build", attachment, unsigned)
     _run_step("sign", unsigned, signed, tmp_path / "key.pem", tmp_path / "cert.pem", tmp_path)
     with open(signed, "r+b") as stream:
-        stream.seek(signed.stat().st_size // 2)
-        byte = stream.read(1)
-        assert byte.isalnum()  # the middle of the file is base64 text, not markup
-        stream.seek(-1, os.SEEK_CUR)
-        stream.write(b"A" if byte != b"A" else b"B")
+        middle = signed.stat().st_size // 2
+        stream.seek(middle)
+        window = stream.read(80)
+        # The middle of the file is base64 text, not markup; '+', '/' and line breaks are base64
+        # text too, so flip the first letter or digit of the window.
+        assert set(window) <= set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/\r\n")
+        offset = next(i for i, b in enumerate(window) if bytes([b]).isalnum())
+        stream.seek(middle + offset)
+        stream.write(b"A" if window[offset : offset + 1] != b"A" else b"B")
     outcome = _run_step("verify", signed, root, tmp_path)
     assert outcome["reason"] == "digest_mismatch"
     assert outcome["peak"] - outcome["baseline"] < MAX_GROWTH
