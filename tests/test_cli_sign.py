@@ -98,3 +98,56 @@ def test_wrong_passphrase_and_unknown_level_fail_cleanly(data_dir, tmp_path, mon
     assert result.exit_code == 1 and "passphrase" in result.output and not out.exists()
     bad = _run("sign", str(source), str(out), "--level", "B-X")
     assert bad.exit_code == 2 and not out.exists()
+
+
+@pytest.mark.parametrize("content", ["not-pdf", "truncated", "encrypted"])
+def test_unusable_input_exits_2_and_writes_nothing(data_dir, tmp_path, content):
+    from tests.support.pdfs import encrypted_pdf
+
+    assert _run("pki", "init").exit_code == 0
+    source = tmp_path / "in.pdf"
+    source.write_bytes({"not-pdf": b"GIF89a not a pdf", "truncated": decree30_pdf()[:900],
+                        "encrypted": encrypted_pdf()}[content])
+    out = tmp_path / "out.pdf"
+    result = _run("sign", str(source), str(out), "--level", "B-B")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["data", "in.pdf"]
+
+
+def test_missing_output_directory_is_a_clear_error(data_dir, tmp_path):
+    assert _run("pki", "init").exit_code == 0
+    source = tmp_path / "in.pdf"
+    source.write_bytes(decree30_pdf())
+    result = _run("sign", str(source), str(tmp_path / "nowhere" / "out.pdf"), "--level", "B-B")
+    assert result.exit_code == 2 and "no directory" in result.output, result.output
+
+
+def test_copy_form_box_and_anchor_options(data_dir, tmp_path):
+    """The copy profile shows the chosen copy form and copying agency; --box puts a signature
+    exactly there; an --anchor that is not on the page is an error, not a silent fallback."""
+    import subprocess
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    assert _run("pki", "init").exit_code == 0
+    source = tmp_path / "in.pdf"
+    source.write_bytes(decree30_pdf())
+    copy = tmp_path / "copy.pdf"
+    result = _run("sign", str(source), str(copy), "--level", "B-B", "--profile", "copy", "--copy-form", "TRÍCH SAO",
+                  "--copying-org", "UBND huyện Nam Đàn")
+    assert result.exit_code == 0, result.output
+    text = subprocess.run(["pdftotext", "-layout", "-f", "1", "-l", "1", str(copy), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "TRÍCH SAO" in text and "UBND huyện Nam Đàn" in text, text
+
+    boxed = tmp_path / "boxed.pdf"
+    result = _run("sign", str(source), str(boxed), "--level", "B-B", "--box", "100", "200", "260", "280",
+                  "--page", "0")
+    assert result.exit_code == 0, result.output
+    with boxed.open("rb") as handle:
+        (sig,) = PdfFileReader(handle, strict=False).embedded_signatures
+        assert [float(v) for v in sig.sig_field["/Rect"]] == [100.0, 200.0, 260.0, 280.0]
+
+    missing = _run("sign", str(source), str(tmp_path / "x.pdf"), "--anchor", "Không có trên trang")
+    assert missing.exit_code == 2 and "not found on any page" in missing.output, missing.output

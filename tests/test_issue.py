@@ -106,3 +106,73 @@ def test_only_the_clerk_issues_and_a_failed_issue_keeps_the_number(signed_draft)
     twice = client.post(f"/documents/{doc}/issue", headers=clerk.headers,
                         json={"pin": PIN, "otp": fresh_otp(client, clerk)})
     assert (twice.status_code, twice.json()["error"]["code"]) == (409, "duplicate_registration")
+
+
+def test_a_version_signed_elsewhere_gets_number_and_date_in_the_seal(signing_client, tmp_path):  # noqa: F811
+    """A leader may have signed the PDF outside docsvc, before docsvc could add its number/date
+    fields; adding them now would break that signature. Issuing still registers the number and
+    shows it, with the date, under the seal image instead of issuing silently without them."""
+    import subprocess
+
+    from docsvc.pki.defaults import default_key
+    from signing.interfaces import SignatureSpec
+    from signing.pades import sign_pdf
+    from tests.support.signing import decree30_pdf
+
+    client = signing_client
+    settings = client.runtime.settings
+    province = build_province(client)
+    clerk = province["clerk"]
+    enrol_totp(client, clerk)
+    enrol_key(client, clerk)
+    unsigned, signed = tmp_path / "draft.pdf", tmp_path / "signed-elsewhere.pdf"
+    unsigned.write_bytes(decree30_pdf())
+    sign_pdf(unsigned, signed, default_key(settings, "personal"), SignatureSpec(level="B-B"))
+    doc = new_document_with_version(client, clerk, signed.read_bytes())
+
+    response = client.post(f"/documents/{doc}/issue", headers=clerk.headers,
+                           json={"pin": PIN, "otp": fresh_otp(client, clerk), "issued_date": "2026-03-05"})
+    assert response.status_code == 201, response.text
+    symbol = response.json()["document"]["symbol"]
+    issued = tmp_path / "issued.pdf"
+    issued.write_bytes(version_bytes(client, clerk, doc, 2))
+    assert "/AcroForm" not in str(_fields_or_none(issued.read_bytes()))
+    text = subprocess.run(["pdftotext", "-layout", str(issued), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert f"Số: 1/{symbol}" in text, text
+    assert "ngày 05 tháng 3 năm 2026" in text, text
+    report = validate_pdf(issued, trust_roots(settings), other_certs=other_certs(settings))
+    assert [s.indication for s in report.signatures[:2]] == ["TOTAL-PASSED", "TOTAL-PASSED"], report.to_dict()
+
+
+def _fields_or_none(pdf: bytes):
+    try:
+        return _fields(pdf)
+    except KeyError:
+        return None
+
+
+def test_issuing_can_lock_the_document(signed_draft, tmp_path):
+    """``lock_document``: the seal is the last signature; both signatures still pass, the audit
+    event says so, and nobody can sign the issued PDF again."""
+    from docsvc.audit.models import AuditEvent
+    from docsvc.pki.defaults import default_key
+    from signing.interfaces import SignatureSpec
+    from signing.pades import DocumentLockedError, sign_pdf
+
+    client, province, doc = signed_draft
+    clerk = province["clerk"]
+    response = client.post(f"/documents/{doc}/issue", headers=clerk.headers,
+                           json={"pin": PIN, "otp": fresh_otp(client, clerk), "lock_document": True})
+    assert response.status_code == 201, response.text
+    settings = client.runtime.settings
+    issued = tmp_path / "issued.pdf"
+    issued.write_bytes(version_bytes(client, clerk, doc, 3))
+    report = validate_pdf(issued, trust_roots(settings), other_certs=other_certs(settings))
+    assert report.indication == "TOTAL-PASSED", report.to_dict()
+    with pytest.raises(DocumentLockedError):
+        sign_pdf(issued, tmp_path / "again.pdf", default_key(settings, "personal"), SignatureSpec(level="B-B"))
+    assert not (tmp_path / "again.pdf").exists()
+    with client.runtime.sessions() as session:
+        event = session.scalar(select(AuditEvent).where(AuditEvent.action == "document.issued"))
+        assert event.detail["locks_document"] is True

@@ -187,3 +187,65 @@ def test_a_damaged_stored_pdf_is_refused_with_a_stable_code(setup):
     response = _sign(client, leader, doc, level="B-B")
     assert (response.status_code, response.json()["error"]["code"]) == (422, "signing_failed")
     assert _counts(client) == before
+
+
+@pytest.mark.parametrize("profile", ["organisation", "attachment", "copy"])
+def test_a_personal_key_makes_no_agency_signature(setup, profile):
+    """Seal, attachment and copy appearances are the organisation's signature (Decree 30 Art. 32-33):
+    a leader's own key may not produce them, and the refusal changes nothing."""
+    client, _, leader = setup
+    doc = new_document_with_version(client, leader)
+    before = _counts(client)
+    response = _sign(client, leader, doc, level="B-B", profile=profile)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["detail"]["reason"]) == ("invalid_signature_request", "use_issue")
+    assert _counts(client) == before
+
+
+def _widget_rects(pdf: bytes) -> list[tuple[float, ...]]:
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    return [tuple(round(float(v), 1) for v in sig.sig_field["/Rect"]) for sig in reader.embedded_signatures]
+
+
+def test_placement_by_explicit_box_or_anchor_text(setup):
+    """A caller may place the signature itself: an explicit box lands exactly there; an anchor text
+    that is not on the page is a clear 422 (never silently moved to a fallback corner)."""
+    client, _, leader = setup
+    doc = new_document_with_version(client, leader)
+    missing = _sign(client, leader, doc, level="B-B", anchor_text="Không có trên trang")
+    assert missing.status_code == 422, missing.text
+    assert missing.json()["error"]["detail"]["reason"] == "anchor_not_found"
+    assert _counts(client)[1] == 0
+
+    boxed = _sign(client, leader, doc, level="B-B", box=[100, 200, 260, 280], page=0)
+    assert boxed.status_code == 201, boxed.text
+    assert _widget_rects(version_bytes(client, leader, doc, 2)) == [(100.0, 200.0, 260.0, 280.0)]
+
+    # A template that prints the name differently from the certificate ("Nguyễn Văn An"): the
+    # default finds no name and falls back to a fixed corner; the anchor puts it over that name.
+    from docsvc.signatures.specs import FALLBACK_BOXES
+    from tests.support.signing import decree30_pdf
+
+    printed = decree30_pdf(signer="Ng. Văn An")
+    fallback_doc = new_document_with_version(client, leader, printed)
+    assert _sign(client, leader, fallback_doc, level="B-B").status_code == 201
+    assert _widget_rects(version_bytes(client, leader, fallback_doc, 2)) == [FALLBACK_BOXES["personal"]]
+    anchored_doc = new_document_with_version(client, leader, printed)
+    anchored = _sign(client, leader, anchored_doc, level="B-B", anchor_text="Ng. Văn An")
+    assert anchored.status_code == 201, anchored.text
+    (rect,) = _widget_rects(version_bytes(client, leader, anchored_doc, 2))
+    assert rect != FALLBACK_BOXES["personal"] and rect[1] > 150  # up the page, just above the printed name
+
+@pytest.mark.parametrize("box", [[1, 2, 3], ["a", 1, 2, 3], None])
+def test_malformed_placement_is_a_validation_error(setup, box):
+    client, _, leader = setup
+    doc = new_document_with_version(client, leader)
+    body = {"box": box} if box is not None else {"page": "last"}
+    response = _sign(client, leader, doc, level="B-B", **body)
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "validation_failed")
+    assert _counts(client)[1] == 0

@@ -95,7 +95,17 @@ def sign_command(
                                               exists=True, dir_okay=False)] = None,
     image: Annotated[Path | None, typer.Option(help="Signature or seal PNG.", exists=True, dir_okay=False)] = None,
     number: Annotated[str | None, typer.Option(help="Number/symbol shown by the attachment profile.")] = None,
+    copy_form: Annotated[Literal["SAO Y", "SAO LỤC", "TRÍCH SAO"],
+                         typer.Option(help="Copy form shown by the copy profile.")] = "SAO Y",
+    copying_org: Annotated[str | None, typer.Option(help="Copying agency shown by the copy profile "
+                                                         "(default: the certificate's organisation).")] = None,
+    anchor: Annotated[str | None, typer.Option(help="Place against this text on the page (personal: the name "
+                                                    "under the signature; default: the certificate's name).")] = None,
+    box: Annotated[tuple[float, float, float, float] | None,
+                   typer.Option(help="Explicit box X1 Y1 X2 Y2 in PDF points (origin bottom left).")] = None,
+    page: Annotated[int | None, typer.Option(help="Zero-based page; -1 is the last.")] = None,
     reason: Annotated[str | None, typer.Option(help="Reason for signing.")] = None,
+    lock: Annotated[bool, typer.Option("--lock", help="Lock the document with this (last) signature.")] = False,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Overrides DOCSVC_DATA_DIR.")] = None,
 ) -> None:
     """Sign a PDF file. B-T and above use the development TSA/OCSP in-process (no server needed)."""
@@ -104,25 +114,41 @@ def sign_command(
     from docsvc.pki.images import cached_png
     from docsvc.pki.service import signing_trust
     from docsvc.signatures.specs import build_spec
-    from signing.errors import SigningError
+    from signing.errors import InvalidPdfError, SigningError
     from signing.pades import sign_pdf
+    from signing.profiles import ProfileError, ProfileRequest, signature_spec
 
     settings = _settings(data_dir)
     if input.resolve() == output.resolve():
-        _fail("OUT must differ from IN")
+        _fail("OUT must differ from IN", 2)
+    if not output.parent.is_dir():
+        _fail(f"cannot write {output}: no directory {output.parent}", 2)
     try:
         backend = _load_key(key, cert) if key else default_key(settings, profile)
         subject = backend.certificate.subject.native
         if image is None and profile in ("personal", "organisation"):
             text = subject.get("common_name", "") if profile == "personal" else subject.get("organization_name", "")
             image = cached_png(settings.pki_path / "images", "signature" if profile == "personal" else "seal", text)
-        spec = build_spec(input, profile=profile, level=level, certificate=backend.certificate, image_path=image,
-                          reason=reason, number_symbol=number)
+        if profile == "copy":  # build_spec knows no copy details: the CLI asks the profile directly
+            request = ProfileRequest(profile="copy", level=level, copy_form=copy_form,
+                                     copying_organisation=copying_org, reason=reason, anchor_text=anchor,
+                                     box=box, page=page, lock_document=lock)
+            spec = signature_spec(input, request, backend.certificate)
+        else:
+            spec = build_spec(input, profile=profile, level=level, certificate=backend.certificate,
+                              image_path=image, reason=reason, number_symbol=number, anchor_text=anchor, box=box,
+                              page=page, lock=lock)
         trust = signing_trust(settings, level, backend.certificate)
         sign_pdf(input, output, backend, spec, timestamper=trust.timestamper,
                  validation_context=trust.validation_context)
     except DocsvcError as exc:
-        _fail(f"{exc.code}: {exc.message}")
+        _fail(f"{exc.code}: {exc.message}", 2 if exc.code == "invalid_signature_request" else 1)
+    except ProfileError as exc:
+        _fail(f"{exc.code}: {exc}", 2)
+    except InvalidPdfError as exc:  # also encrypted PDFs: nothing was written
+        _fail(f"cannot sign {input}: {exc}", 2)
     except SigningError as exc:
         _fail(f"signing failed: {exc}")
+    except OSError as exc:
+        _fail(f"cannot sign {input} into {output}: {exc.strerror or exc}", 2)
     typer.echo(f"signed {output} ({profile}, {level}) as {subject.get('common_name', '')}")

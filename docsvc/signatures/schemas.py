@@ -32,11 +32,25 @@ class KeyRead(BaseModel):
     created_at: datetime
 
 
-class SignRequest(BaseModel):
+class Placement(BaseModel):
+    """Where a visible signature goes when the default (found from the page) is not wanted: an
+    explicit box, or an anchor text to place against, optionally on one page."""
+
+    anchor_text: str | None = Field(default=None, min_length=1, max_length=200)
+    """Text on the page to place against (default: the signer's name from the certificate)."""
+    page: int | None = Field(default=None, ge=-1000, le=10000)
+    """Zero-based page; negative counts from the end (-1 = last page)."""
+    box: tuple[float, float, float, float] | None = None
+    """``[x1, y1, x2, y2]`` in PDF points, origin bottom left; wins over anchor_text."""
+
+
+class SignRequest(Placement):
     pin: str = Field(min_length=1, max_length=64)
     otp: str = Field(min_length=1, max_length=10)
     level: Level = "B-T"
     profile: Profile = "personal"
+    """Only ``personal`` here: the agency's appearances (seal, attachment, copy) carry the
+    organisation's signature, applied by its clerks (Decree 30 Art. 32-33)."""
     reason: str | None = Field(default=None, max_length=200)
 
 
@@ -45,6 +59,9 @@ class IssueRequest(BaseModel):
     """The clerk's own PIN (of their personal key)."""
     otp: str = Field(min_length=1, max_length=10)
     issued_date: date | None = None
+    lock_document: bool = False
+    """Make the seal the last signature: the issued PDF then refuses further signatures and form
+    changes (validators flag them); LTV data and archive timestamps may still be added."""
 
 
 class SignatureRead(BaseModel):

@@ -152,7 +152,8 @@ def _record(session: Session, actor: Actor, doc: Document, source: DocumentFile,
     session.flush()
     audit.record(session, actor, f"document.{'issued' if purpose == 'issue' else 'signed'}", object_type="document",
                  object_id=doc.id, signature_id=record.id, source_version=source.seq, version=row.seq,
-                 level=spec.level, profile=profile, certificate_serial=key.serial, sha256=row.sha256)
+                 level=spec.level, profile=profile, certificate_serial=key.serial, sha256=row.sha256,
+                 locks_document=spec.lock)
     return record
 
 
@@ -168,9 +169,13 @@ def sign_version(session: Session, settings: Settings, store: ObjectStore, actor
     """Sign version ``seq`` with the actor's own key (PIN + TOTP) into a new version."""
     doc = documents.get_owned(session, actor, document_id, *SIGNERS)
     _require_signable(doc)
-    if body.profile == "organisation":
-        raise errors.InvalidSignatureRequestError("the seal is applied by issuing (POST /documents/{id}/issue)",
-                                                  reason="use_issue")
+    if body.profile != "personal":
+        # Decree 30 Art. 32-33: the seal, attachment and copy appearances are the agency's
+        # signature, made with the organisation's key by its clerks, never with a personal key.
+        raise errors.InvalidSignatureRequestError(
+            f"the {body.profile} appearance is the organisation's signature: clerks apply it by issuing "
+            "(POST /documents/{id}/issue); a personal key signs with the personal profile only",
+            reason="use_issue")
     source = _version(session, doc, seq)
     _require_latest(session, doc, source)
     key = keys_service.require_personal_key(session, actor)
@@ -185,8 +190,8 @@ def sign_version(session: Session, settings: Settings, store: ObjectStore, actor
             src = _with_registration_fields(src, work / "fields.pdf")
         image = cached_png(settings.pki_path / "images", "signature", user.full_name)
         spec = build_spec(src, profile=body.profile, level=body.level, certificate=backend.certificate,
-                          image_path=image if body.profile == "personal" else None, reason=body.reason,
-                          number_symbol=f"{doc.number}/{doc.symbol}" if doc.number else "Dự thảo")
+                          image_path=image, reason=body.reason, anchor_text=body.anchor_text, page=body.page,
+                          box=body.box)
         _sign_file(settings, src, work / "out.pdf", backend, spec)
         upload = _put(store, work / "out.pdf", filename)
     doc = documents.get_owned(session, actor, document_id, *SIGNERS)
@@ -243,14 +248,19 @@ def issue(session: Session, settings: Settings, store: ObjectStore, actor: Actor
             src = _with_registration_fields(src, work / "fields.pdf")
             with src.open("rb") as handle:
                 stamped = stamping.has_registration_fields(handle)
+            registration = (f"Số: {number}", _date_line(org, doc))
             if stamped:
                 with src.open("rb") as handle, (work / "stamped.pdf").open("wb") as out:
-                    stamping.fill_registration_fields(handle, out, {
-                        stamping.NUMBER_FIELD: f"Số: {number}", stamping.DATE_FIELD: _date_line(org, doc)})
+                    stamping.fill_registration_fields(handle, out, dict(zip(
+                        (stamping.NUMBER_FIELD, stamping.DATE_FIELD), registration, strict=True)))
                 src = work / "stamped.pdf"
             image = cached_png(settings.pki_path / "images", "seal", org.name)
+            # A version signed elsewhere before docsvc could add its number/date fields cannot take
+            # them now without breaking that signature: the seal itself then shows number and date,
+            # as the issuing signature of the official-duty signing client does.
             spec = build_spec(src, profile="organisation", level=level, certificate=backend.certificate,
-                              image_path=image, reason=f"Ban hành văn bản số {number}")
+                              image_path=image, reason=f"Ban hành văn bản số {number}",
+                              caption=() if stamped else registration, lock=body.lock_document)
             _sign_file(settings, src, work / "out.pdf", backend, spec)
             upload = _put(store, work / "out.pdf", source.filename)
             _require_latest(session, doc, source)  # nobody signed or uploaded a newer version meanwhile
