@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import typer
 
 from inter_axis.build import write_package
 from inter_axis.errors import EdxmlError
 from inter_axis.model import (
+    STATUS_CODES,
     AttachmentSource,
     Business,
     BusinessDocType,
@@ -26,10 +30,11 @@ from inter_axis.model import (
     ResponseFor,
     SignerInfo,
     StaffInfo,
+    StatusMessage,
     TraceHeader,
 )
 from inter_axis.parse import read_package
-from inter_axis.xmldsig import sign_package, verify_package
+from inter_axis.xmldsig import load_signing_key, sign_package_with, verify_package
 
 axis_app = typer.Typer(help="edXML packages of the national document interlink axis.", no_args_is_help=True)
 
@@ -51,23 +56,152 @@ def _fail(exc: EdxmlError) -> None:
     raise typer.Exit(2) from exc
 
 
+def _fail_io(exc: OSError) -> None:
+    """A file we had to read or write failed: say which, without a traceback."""
+    where = f": {exc.filename}" if exc.filename else ""
+    typer.echo(f"error [io_error]: {exc.strerror or exc}{where}", err=True)
+    raise typer.Exit(2) from exc
+
+
+_NO_TRUST_NOTE = "the certificate is NOT checked against a trust root (pass --trust ROOT.pem)"
+_REASONS = {
+    "no_signature": "the package is not signed",
+    "not_xmldsig": "a VNPT-style Signature in the edXML namespace, which no XML-DSig verifier can check",
+    "misplaced_signature": "an XML-DSig Signature outside edXMLHeader",
+    "multiple_signatures": "more than one Signature",
+    "malformed_signature": "an element of the Signature is missing, repeated, empty or garbled",
+    "unsupported_algorithm": "an algorithm or key other than RSA-SHA256 (2048+ bits), SHA-256, C14N",
+    "bad_reference": "the signature does not cover exactly the whole document",
+    "no_certificate": "no certificate in KeyInfo",
+    "bad_certificate": "the certificate in KeyInfo cannot be read",
+    "digest_mismatch": "the document was changed after signing",
+    "signature_mismatch": "the signature value does not match the embedded certificate",
+    "untrusted_signer": "the certificate does not chain to a trusted root",
+    "certificate_expired": "the certificate was not valid at the time of the check",
+}
+
+
+def _signature(file: Path, trust: list[Path] | None, spool: str) -> dict:
+    """Verify always: without trust roots the check still tells whether digest and signature value
+    hold for the embedded certificate, which is worth knowing even if nobody vouches for that key."""
+    roots = [path.read_bytes() for path in trust or ()]
+    check = verify_package(file, roots, spool_dir=spool)
+    return {
+        "status": check.reason if trust or not check.intact else "intact",
+        "reason": check.reason,
+        "valid": check.valid,
+        "intact": check.intact,
+        "trust_checked": bool(trust),
+        "signer": check.signer,
+    }
+
+
+def _signature_line(signature: dict) -> str:
+    signer = f" (signer {signature['signer']})" if signature["signer"] else ""
+    reason = signature["reason"]
+    if signature["valid"]:
+        return f"signature: valid{signer}, certificate trusted"
+    if signature["intact"]:
+        checked = "digest and signature value check out against the embedded certificate"
+        if not signature["trust_checked"]:
+            return f"signature: {checked}{signer}; {_NO_TRUST_NOTE}"
+        return f"signature: NOT valid: {reason} ({_REASONS.get(reason, reason)}); {checked}{signer}"
+    note = "" if signature["trust_checked"] or reason in ("no_signature", "not_xmldsig") else f"; {_NO_TRUST_NOTE}"
+    return f"signature: NOT valid: {reason} ({_REASONS.get(reason, reason)}){signer}{note}"
+
+
+def _d(value: date | None) -> str:
+    return f"{value:%Y/%m/%d}" if value else ""
+
+
+def _line(label: str, *parts: object) -> list[str]:
+    """``label: parts`` when any part has a value (a field absent or empty prints nothing)."""
+    text = " ".join(str(p) for p in parts if p not in (None, "", ()))
+    return [f"{label}: {text}"] if text else []
+
+
+def _organization(org: Organization) -> str:
+    extra = [f"{name} {value}" for name, value in (
+        ("OrganizationInCharge", org.organization_in_charge), ("OrganAdd", org.organ_add), ("Email", org.email),
+        ("Telephone", org.telephone), ("Fax", org.fax), ("Website", org.website)) if value]
+    return " ".join(filter(None, [org.organ_id, org.organ_name])) + (f" ({'; '.join(extra)})" if extra else "")
+
+
+def _response_for(response: ResponseFor) -> str:
+    parts = [response.organ_id, response.code, _d(response.promulgation_date)]
+    return " ".join(p for p in parts if p) + f" (DocumentId {response.document_id})"
+
+
+def _staff(staff: StaffInfo | None) -> list[str]:
+    if staff is None:
+        return []
+    return _line("StaffInfo", ", ".join(v for v in (staff.department, staff.staff, staff.email, staff.mobile) if v))
+
+
+def _traces(traces) -> list[str]:
+    return [f"TraceHeader: {t.organ_id} {t.timestamp:%Y/%m/%d %H:%M:%S}" if t.timestamp else
+            f"TraceHeader: {t.organ_id}" for t in traces]
+
+
+def _document_lines(document: DocumentPackage) -> list[str]:
+    header = document.header
+    info = header.other_info
+    lines = [f"From: {_organization(header.from_org)}"]
+    lines += [f"To: {_organization(org)}" for org in header.to]
+    lines += _line("DocumentId", header.effective_document_id)
+    lines += _line("Code", str(header.code) if header.code.number or header.code.notation else "")
+    lines += _line("PromulgationInfo", ", ".join(v for v in (header.promulgation_place, _d(header.promulgation_date))
+                                                 if v))
+    doc_type = header.document_type
+    lines += _line("DocumentType", doc_type.type_name, f"(Type {doc_type.type}, TypeDetail {doc_type.type_detail})")
+    lines += _line("Subject", header.subject)
+    lines += _line("Content", header.content)
+    signer = header.signer
+    lines += _line("SignerInfo", ", ".join(v for v in (signer.competence, signer.position, signer.full_name) if v))
+    lines += _line("DueDate", _d(header.due_date))
+    other = [f"Priority {info.priority}", f"SphereOfPromulgation {info.sphere_of_promulgation}",
+             f"TyperNotation {info.typer_notation}", f"PromulgationAmount {info.promulgation_amount}",
+             f"PageAmount {info.page_amount}", f"Direction {str(info.direction).lower()}"]
+    lines += _line("OtherInfo", "; ".join(o for o in other if not o.endswith(" ")))
+    lines += [f"Appendix: {appendix}" for appendix in info.appendixes]
+    lines += [f"ResponseFor: {_response_for(r)}" for r in header.response_for]
+    lines += _line("SteeringType", header.steering_type)
+    lines += _line("ToPlaces", "; ".join(header.to_places))
+    lines += _traces(document.traces)
+    business = document.business
+    if business is not None:
+        lines += _line("Bussiness", f"{int(business.doc_type)} ({business.doc_type.name.lower()})",
+                       business.reason and f"\"{business.reason}\"",
+                       business.document_id and f"about {business.document_id}")
+        lines += [f"Receiver: {r.organ_id} ({'added' if r.receiver_type == 1 else 'removed'})"
+                  for r in business.receivers]
+        lines += [f"ReplacementInfo: {r.document_id} for {', '.join(r.organ_ids) or '-'}"
+                  for r in business.replacements]
+        lines += _staff(business.staff)
+    return lines
+
+
+def _status_lines(status: StatusMessage) -> list[str]:
+    meaning = STATUS_CODES.get(status.status_code, "")
+    lines = [f"From: {_organization(status.from_org)}", f"StatusCode: {status.status_code} ({meaning})"]
+    lines += [f"ResponseFor: {_response_for(status.response_for)}"]
+    lines += _line("Description", status.description)
+    lines += _line("Timestamp", f"{status.timestamp:%Y/%m/%d %H:%M:%S}" if status.timestamp else "")
+    lines += _staff(status.staff)
+    return lines + _traces(status.traces)
+
+
 @axis_app.command("parse")
 def parse_command(
     file: Annotated[Path, typer.Argument(help="the .edxml package")],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     trust: Annotated[list[Path] | None, typer.Option("--trust", help="trusted root certificate (PEM)")] = None,
 ) -> None:
-    """Print header fields, statuses, attachments (size, SHA-256), warnings and the signature status."""
+    """Print every header field present, statuses, attachments (size, SHA-256), warnings and the
+    signature status (without --trust: whether it holds for the embedded certificate)."""
     try:
         with tempfile.TemporaryDirectory(prefix="axis-parse-") as spool, read_package(file, spool_dir=spool) as parsed:
-            check = None
-            if parsed.signature == "xmldsig" and trust:
-                check = verify_package(file, [p.read_bytes() for p in trust], spool_dir=spool)
-            signature = (
-                check.reason
-                if check
-                else ("present, not checked (no --trust)" if parsed.signature == "xmldsig" else parsed.signature)
-            )
+            signature = _signature(file, trust, spool)
             result = {
                 "kind": parsed.kind,
                 "document": _plain(parsed.document),
@@ -77,36 +211,31 @@ def parse_command(
                         "content_id": a.content_id,
                         "name": a.name,
                         "content_type": a.content_type,
+                        "description": a.description,
                         "size": a.size,
                         "sha256": a.sha256,
                     }
                     for a in parsed.attachments
                 ],
                 "warnings": list(parsed.warnings),
-                "signature": {
-                    "status": signature,
-                    "valid": bool(check and check.valid),
-                    "signer": check.signer if check else None,
-                },
+                "signature": signature,
             }
+            lines = [f"kind: {parsed.kind}"]
+            lines += _document_lines(parsed.document) if parsed.kind == "document" else _status_lines(parsed.status)
     except EdxmlError as exc:
         _fail(exc)
+    except OSError as exc:
+        _fail_io(exc)
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
-    if parsed.kind == "document":
-        header = parsed.document.header
-        typer.echo(f"document {header.effective_document_id}: {header.subject}")
-        typer.echo(f"from {header.from_org.organ_id} to {', '.join(o.organ_id for o in header.to)}")
-    else:
-        status = parsed.status
-        about = status.response_for.document_id
-        typer.echo(f"status {status.status_code} from {status.from_org.organ_id} about {about}")
     for att in result["attachments"]:
-        typer.echo(f"attachment {att['content_id']} {att['name']} {att['size']} bytes sha256={att['sha256']}")
-    for warning in result["warnings"]:
-        typer.echo(f"warning: {warning}")
-    typer.echo(f"signature: {signature}" + (f" ({check.signer})" if check and check.signer else ""))
+        about = f" ({att['description']})" if att["description"] else ""
+        lines.append(f"attachment: {att['content_id']} {att['name']} {att['content_type']}{about} "
+                     f"{att['size']} bytes sha256={att['sha256']}")
+    lines += [f"warning: {warning}" for warning in result["warnings"]]
+    lines.append(_signature_line(signature))
+    typer.echo("\n".join(lines))
 
 
 def _date(value: str | None) -> date | None:
@@ -155,6 +284,27 @@ def package_from_spec(spec: dict, base: Path) -> DocumentPackage:
     return DocumentPackage(header=header, traces=traces, business=business, attachments=attachments)
 
 
+@contextmanager
+def _replacing(out: Path) -> Iterator[BinaryIO]:
+    """A stream whose bytes become ``out`` only once everything was written: on any failure the
+    partial file is removed and an existing ``out`` is left as it was."""
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    except OSError as exc:  # name the file asked for, not our temporary one
+        raise OSError(exc.errno, exc.strerror, str(out)) from exc
+    partial = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            yield stream
+        umask = os.umask(0)  # mkstemp makes the file 0600; the result should have the usual mode
+        os.umask(umask)
+        os.chmod(partial, 0o666 & ~umask)
+        os.replace(partial, out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
 @axis_app.command("build")
 def build_command(
     spec: Annotated[Path, typer.Argument(help="JSON spec: header, business, traces, attachments (paths)")],
@@ -168,18 +318,19 @@ def build_command(
         raise typer.Exit(2)
     try:
         package = package_from_spec(json.loads(spec.read_text(encoding="utf-8")), spec.parent)
-        if key is None:
-            with open(out, "wb") as stream:
+        signing_key = load_signing_key(key.read_bytes(), cert.read_bytes()) if key is not None else None
+        with _replacing(out) as stream:
+            if signing_key is None:
                 size = write_package(package, stream)
-        else:
-            with tempfile.NamedTemporaryFile(suffix=".edxml") as unsigned:
-                write_package(package, unsigned)
-                unsigned.flush()
-                with open(out, "wb") as stream:
-                    size = sign_package(unsigned.name, stream, key.read_bytes(), cert.read_bytes())
+            else:
+                with tempfile.TemporaryFile(prefix="axis-unsigned-") as unsigned:
+                    write_package(package, unsigned)
+                    unsigned.seek(0)
+                    size = sign_package_with(unsigned, stream, signing_key)
     except EdxmlError as exc:
-        out.unlink(missing_ok=True)
         _fail(exc)
+    except OSError as exc:  # e.g. an attachment file that does not exist
+        _fail_io(exc)
     except (KeyError, TypeError, ValueError) as exc:
         typer.echo(f"error [invalid_spec]: {exc!r}", err=True)
         raise typer.Exit(2) from exc

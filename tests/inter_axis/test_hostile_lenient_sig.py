@@ -1,15 +1,13 @@
 """Hostile input refused with stable codes; messy input read with warnings; the XML-DSig checked by us and
-by xmlsec1 (Debian), including signature wrapping and a changed byte; the CLI."""
+by xmlsec1 (Debian), including a changed byte and a pasted second signature (more wrapping and malformed
+signatures: test_signature_attacks.py; the CLI: test_cli.py)."""
 
 from __future__ import annotations
 
 import io
-import json
 
 import pytest
-from typer.testing import CliRunner
 
-from inter_axis.cli import axis_app
 from inter_axis.errors import BadSignatureError, EdxmlError
 from inter_axis.inspect import inspect_package
 from inter_axis.parse import read_package
@@ -220,43 +218,3 @@ def test_unverifiable_signature_reported(pdf_file, seal, tmp_path):
     other_root = EXAMPLES / "edoc_new.edxml"  # the VNPT-style dummy block is not XML-DSig
     assert verify_package(other_root, []).reason == "not_xmldsig"
     assert verify_package(signed, []).reason == "untrusted_signer"
-
-
-def test_cli_build_parse(pdf_file, seal, tmp_path):
-    key, cert, root = seal
-    (tmp_path / "k.pem").write_bytes(key)
-    (tmp_path / "c.pem").write_bytes(cert)
-    spec = {
-        "header": {
-            "from_org": {"organ_id": "000.00.00.H41", "organ_name": "UBND tỉnh Nghệ An"},
-            "to": [{"organ_id": "000.00.00.G22", "organ_name": "Văn phòng Chính phủ"}],
-            "code": {"number": "12", "notation": "CT-UBND"},
-            "promulgation_date": "2025/03/14",
-            "document_type": {"type": 1, "type_name": "Chỉ thị"},
-            "subject": "Về tăng cường",
-        },
-        "attachments": [{"content_id": "a1", "name": "a.pdf", "content_type": "application/pdf", "path": "a.pdf"}],
-    }
-    (tmp_path / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-    runner = CliRunner()
-    out = tmp_path / "o.edxml"
-    result = runner.invoke(
-        axis_app,
-        [
-            "build",
-            str(tmp_path / "spec.json"),
-            "--out",
-            str(out),
-            "--key",
-            str(tmp_path / "k.pem"),
-            "--cert",
-            str(tmp_path / "c.pem"),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(axis_app, ["parse", str(out), "--json", "--trust", str(root)])
-    assert result.exit_code == 0, result.output
-    parsed = json.loads(result.stdout)
-    assert parsed["signature"]["valid"] and parsed["attachments"][0]["size"] == pdf_file.stat().st_size
-    bad = runner.invoke(axis_app, ["parse", str(EXAMPLES / "status_03.edxml")[:-1]])
-    assert bad.exit_code == 2 and "malformed_xml" in bad.output
