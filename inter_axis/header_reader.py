@@ -181,7 +181,7 @@ def read_message_header(message: etree._Element, reader: LenientReader) -> Messa
             position=reader.text(signer, "Position", f"{where}/SignerInfo"),
             full_name=reader.text(signer, "FullName", f"{where}/SignerInfo"),
         ),
-        due_date=reader.date(message, "DueDate", where),
+        due_date=reader.date(message, "DueDate", where, may_be_empty=True),
         other_info=OtherInfo(
             priority=reader.integer(other, "Priority", f"{where}/OtherInfo", 0),
             sphere_of_promulgation=reader.text(other, "SphereOfPromulgation", f"{where}/OtherInfo"),

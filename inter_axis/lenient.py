@@ -2,10 +2,11 @@
 stripping stray whitespace, accepting ``dd/MM/yyyy`` dates, and recording every problem as a warning
 instead of failing.
 
-An optional element that is present but empty (``<edXML:DueDate/>``, ``<edXML:SteeringType/>``) is
+An optional element that is present but empty (``<edXML:SteeringType/>``) is
 such a problem when the reader wants a number, a boolean, a date or a timestamp from it: it warns
 "empty optional element …" and goes on with the default. Empty free-text elements (``<edXML:Email/>``)
-are not reported: the VNPT builder writes every organisation field, empty or not (VN-STANDARDS §1.4)."""
+are not reported: the VNPT builder writes every organisation field, empty or not (VN-STANDARDS §1.4);
+nor is an empty DueDate, which the format allows ("May be empty", §1.3) and our builder writes."""
 
 from __future__ import annotations
 
@@ -107,9 +108,11 @@ class LenientReader:
         self.warn(f"{where}: {value!r} is {shape}; ignored")
         return None
 
-    def date(self, element: etree._Element | None, name: str, where: str, *, required: bool = False) -> date | None:
+    def date(self, element: etree._Element | None, name: str, where: str, *, required: bool = False,
+             may_be_empty: bool = False) -> date | None:
+        """``may_be_empty``: the format allows this element empty (DueDate, §1.3), so it is no problem."""
         value = self.text(element, name, where, required=required)
-        if not value and not required:  # a required one was already reported as missing or empty
+        if not value and not required and not may_be_empty:  # a required one was reported already
             self._empty_optional(element, name, where, "no date")
         return self.parse_date(value, f"{where}/{name}")
 
