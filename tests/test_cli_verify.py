@@ -100,3 +100,21 @@ def test_unreadable_input_exits_2_with_a_message(env, tmp_path, content, message
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("content", [None, b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"],
+                         ids=["missing", "not-a-certificate"])
+def test_unusable_trust_root_is_a_configuration_error(env, tmp_path, signed, content):
+    """A bad trust-root file is the configuration's fault, not the document's: the message says
+    so and names the root file, never "cannot read FILE.pdf"."""
+    root = tmp_path / "roots" / "national-root.pem"
+    if content is not None:
+        root.parent.mkdir()
+        root.write_bytes(content)
+    env.setenv("DOCSVC_SIGNING__TRUST_ROOTS", json.dumps([str(root)]))
+    result = _verify(tmp_path, signed)
+    assert result.exit_code == 2
+    assert "configuration error" in result.output and "signing.trust_roots" in result.output
+    assert str(root) in result.output and "signing_unavailable" in result.output
+    assert "cannot read " + str(tmp_path / "file.pdf") not in result.output
+    assert "Traceback" not in result.output

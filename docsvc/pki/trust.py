@@ -3,20 +3,19 @@ configured root files, and the intermediate certificates validators may need to 
 
 from __future__ import annotations
 
-from pathlib import Path
+import logging
 
-from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 
+from docsvc import errors
 from docsvc.settings import Settings
+from signing.errors import TrustConfigError
+from signing.trust import load_certificates
 
+logger = logging.getLogger(__name__)
 
-def _load_certificates(path: Path) -> list[asn1_x509.Certificate]:
-    """Every certificate in a PEM (one or more blocks) or DER file, parsed from DER bytes."""
-    data = Path(path).read_bytes()
-    if pem.detect(data):
-        return [asn1_x509.Certificate.load(der) for _, _, der in pem.unarmor(data, multiple=True)]
-    return [asn1_x509.Certificate.load(data)]
+#: The setting named in errors, so an operator knows what to fix.
+TRUST_ROOTS_SETTING = "signing.trust_roots"
 
 
 def _dev_pki(settings: Settings):
@@ -28,14 +27,24 @@ def _dev_pki(settings: Settings):
 
 def trust_roots(settings: Settings) -> tuple[asn1_x509.Certificate, ...]:
     """Trusted root certificates: the development PKI's root when ``signing.use_dev_pki`` (and
-    the PKI exists), then every certificate in the ``signing.trust_roots`` files."""
+    the PKI exists), then every certificate in the ``signing.trust_roots`` files.
+
+    A root file that is missing, unreadable or not a certificate is a configuration error:
+    ``SigningUnavailableError`` (503 ``signing_unavailable``), never a 500. Its message names the
+    setting but not the file, because API clients (anonymous ones included) see it; the file and
+    the reason are logged and kept as the exception's ``__cause__`` (``docsvc verify`` prints it)."""
     roots: list[asn1_x509.Certificate] = []
     if settings.signing.use_dev_pki:
         pki = _dev_pki(settings)
         if pki is not None:
             roots.append(pki.trust_root)
-    for path in settings.signing.trust_roots:
-        roots.extend(_load_certificates(path))
+    try:
+        roots.extend(load_certificates(settings.signing.trust_roots))
+    except TrustConfigError as exc:
+        logger.error("trust roots unusable (%s): %s", TRUST_ROOTS_SETTING, exc)
+        raise errors.SigningUnavailableError(
+            f"the configured trust roots ({TRUST_ROOTS_SETTING}) cannot be loaded; signing and validation "
+            "are unavailable until an administrator fixes them", setting=TRUST_ROOTS_SETTING) from exc
     return tuple(roots)
 
 
