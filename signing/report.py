@@ -163,11 +163,36 @@ def _later_changes(sig: SignatureResult) -> tuple[str, Tone]:
     return text, "warn"
 
 
-def _trust(sig: SignatureResult) -> tuple[str, Tone]:
-    if sig.trusted:
-        return "Dẫn đến CA gốc tin cậy, không bị thu hồi / Chains to a trusted root, not revoked", "ok"
-    reason = SUB_INDICATION_LABELS.get(sig.sub_indication or "", sig.sub_indication or UNKNOWN)
-    return f"Không xác lập được / Not established: {reason}", "bad"
+def _chain(sig: SignatureResult) -> tuple[str, Tone]:
+    if sig.chain_trusted:
+        return f"Dẫn đến CA gốc tin cậy / Chains to a trusted root: {sig.trust_root or UNKNOWN}", "ok"
+    return "Không dẫn đến CA gốc tin cậy / Does not chain to a trusted root", "bad"
+
+
+REVOCATION_SOURCES = {
+    "embedded": "dữ liệu nhúng trong tài liệu / data embedded in the document",
+    "fetched": "tra cứu trực tuyến OCSP/CRL / fetched online (OCSP/CRL)",
+    "none": "không có dữ liệu / no data",
+}
+
+
+def _revocation(sig: SignatureResult) -> tuple[str, Tone]:
+    """Status, the moment it is about and where the data came from, so a reader can tell
+    "checked against the document's own proof" from "asked the CA today"."""
+    rev = sig.revocation
+    if rev.status == "not_checked":
+        return ("Không kiểm tra (không có chuỗi tin cậy, hoặc chữ ký hỏng) / "
+                "Not checked (no trusted chain, or a broken signature)"), "neutral"
+    where = (f"tại thời điểm / as of {rev.checked_at or UNKNOWN}; "
+             f"nguồn / source: {REVOCATION_SOURCES.get(rev.source, rev.source)}")
+    if rev.status == "revoked":
+        return f"Đã bị thu hồi / Revoked ({rev.revoked_at or UNKNOWN}) — {where}", "bad"
+    if rev.status == "good":
+        text, tone = f"Chưa bị thu hồi / Not revoked — {where}", "ok"
+        if rev.revoked_at:  # revoked after the moment that counts: the signature stands, but say so
+            text, tone = f"{text}; bị thu hồi sau đó / revoked later: {rev.revoked_at}", "warn"
+        return text, tone
+    return f"Không xác định được / Unknown (no usable revocation data) — {where}", "warn"
 
 
 def _timestamp(sig: SignatureResult) -> tuple[str, Tone]:
@@ -192,7 +217,8 @@ def _signature_section(sig: SignatureResult, index: int, revisions: int) -> Repo
         ReportLine("Tổ chức / Organisation", (signer.organisation if signer else None) or UNKNOWN),
         ReportLine("Số hiệu chứng thư / Certificate serial", signer.serial if signer else UNKNOWN),
         ReportLine("Tổ chức cấp chứng thư / Certificate issuer", signer.issuer if signer else UNKNOWN),
-        ReportLine("Chuỗi tin cậy, thu hồi / Trust chain, revocation", *_trust(sig)),
+        ReportLine("Chuỗi chứng thư / Certificate chain", *_chain(sig)),
+        ReportLine("Tình trạng thu hồi / Revocation status", *_revocation(sig)),
         ReportLine("Thời điểm ký (người ký khai) / Signing time (claimed)", sig.signing_time or NOT_AVAILABLE),
         ReportLine("Dấu thời gian / Timestamp", *_timestamp(sig)),
         ReportLine("Mức PAdES / PAdES level", sig.pades_level or "Không phải PAdES / Not PAdES"),
@@ -207,6 +233,19 @@ def _signature_section(sig: SignatureResult, index: int, revisions: int) -> Repo
     return ReportSection(title, sig.indication, sig.sub_indication, tuple(lines))
 
 
+def _revocation_counts(counts: dict[str, int]) -> str:
+    return (f"chưa thu hồi / good: {counts['good']}; đã thu hồi / revoked: {counts['revoked']}; "
+            f"không rõ / unknown: {counts['unknown']}; không kiểm tra / not checked: {counts['not_checked']}")
+
+
+def _revocation_counts_tone(counts: dict[str, int]) -> Tone:
+    if counts["revoked"]:
+        return "bad"
+    if counts["unknown"]:
+        return "warn"
+    return "ok" if counts["good"] else "neutral"
+
+
 def describe(report: ValidationReport, *, document_name: str | None = None,
              generated_at: datetime | None = None) -> list[ReportSection]:
     """The overall verdict followed by one section per signature, as plain text lines."""
@@ -219,6 +258,12 @@ def describe(report: ValidationReport, *, document_name: str | None = None,
         ReportLine("Không hợp lệ / Failed", str(counts["failed"]), "bad" if counts["failed"] else "neutral"),
         ReportLine("Chưa xác định / Indeterminate", str(counts["indeterminate"]),
                    "warn" if counts["indeterminate"] else "neutral"),
+        ReportLine("Dẫn đến CA gốc tin cậy / Chain to a trusted root",
+                   f"{counts['chains_trusted']}/{counts['signature_count']}",
+                   "neutral" if not report.signatures else
+                   "ok" if counts["chains_trusted"] == counts["signature_count"] else "bad"),
+        ReportLine("Tình trạng thu hồi / Revocation status", _revocation_counts(counts["revocation"]),
+                   _revocation_counts_tone(counts["revocation"])),
         ReportLine("Số phiên bản của tệp / Revisions in the file", str(counts["revisions"])),
         ReportLine("Thời điểm kiểm tra / Validated at",
                    (generated_at or datetime.now(UTC)).isoformat(timespec="seconds")),

@@ -6,24 +6,37 @@ raises (InvalidPdfError / EncryptedPdfError)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, Literal
 
+from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.generic import DecodePurpose
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 from pyhanko.sign.diff_analysis import ModificationLevel, SuspiciousModification
 from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
-from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
-from pyhanko.sign.validation.errors import SignatureValidationError, ValidationInfoReadingError
+from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.errors import (
+    CRLValidationError,
+    OCSPValidationError,
+    PathError,
+    RevokedError,
+    ValidationError,
+)
+from pyhanko_certvalidator.revinfo.validate_crl import verify_crl
+from pyhanko_certvalidator.revinfo.validate_ocsp import verify_ocsp_response
 
 from signing import speedups
 from signing.errors import EncryptedPdfError, InvalidPdfError
@@ -54,6 +67,32 @@ class SignerInfo:
     """Subject's distinguished name, human readable."""
 
 
+RevocationStatus = Literal["good", "revoked", "unknown", "not_checked"]
+RevocationSource = Literal["embedded", "fetched", "none"]
+
+
+@dataclass(frozen=True)
+class RevocationCheck:
+    """The revocation status of the signer's certificate, and what it rests on."""
+
+    status: RevocationStatus
+    """``good``: a validly signed, relevant OCSP response or CRL says the certificate was not
+    revoked at ``checked_at``; ``revoked``: the certificate (or a CA of its chain) was revoked by
+    then; ``unknown``: no usable revocation data; ``not_checked``: there was nothing to check
+    (no chain to a trusted root, or a broken signature)."""
+    checked_at: str | None
+    """The moment the status is about (ISO 8601): the signing time the signature timestamp
+    proves, else the validation time; ``None`` when not checked."""
+    source: RevocationSource
+    """``embedded``: revocation data carried by the document (DSS, or the signature's CMS);
+    ``fetched``: OCSP/CRL answers fetched online during this validation; ``none``: neither."""
+    revoked_at: str | None = None
+    """When the certificate was revoked, for ``revoked``."""
+
+
+NOT_CHECKED = RevocationCheck(status="not_checked", checked_at=None, source="none")
+
+
 @dataclass(frozen=True)
 class SignatureResult:
     """One embedded signature (or document timestamp) and its verdict."""
@@ -71,7 +110,8 @@ class SignatureResult:
     valid: bool
     """The signature value verifies with the signer's public key."""
     trusted: bool
-    """The signer's certificate chains to a trusted root and passed revocation checks."""
+    """The signer's certificate chains to a trusted root and passed revocation checks (as far
+    as the revocation policy asked; ``chain_trusted`` and ``revocation`` tell them apart)."""
     signer: SignerInfo | None
     """The signer, if the certificate could be found."""
     signing_time: str | None
@@ -96,6 +136,13 @@ class SignatureResult:
     """The DocMDP permission of a certification signature."""
     messages: tuple[str, ...] = ()
     """Extra detail: errors met during validation."""
+    chain_trusted: bool = False
+    """The signer's certificate chains to a configured trusted root (whatever its revocation
+    status; a revoked CA breaks the chain)."""
+    trust_root: str | None = None
+    """Subject of the trusted root that chain ends at."""
+    revocation: RevocationCheck = NOT_CHECKED
+    """Revocation status of the signer's certificate (see :class:`RevocationCheck`)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +178,9 @@ class ValidationReport:
                 "passed": sum(s.indication == "TOTAL-PASSED" for s in self.signatures),
                 "failed": sum(s.indication == "TOTAL-FAILED" for s in self.signatures),
                 "indeterminate": sum(s.indication == "INDETERMINATE" for s in self.signatures),
+                "chains_trusted": sum(s.chain_trusted for s in self.signatures),
+                "revocation": {status: sum(s.revocation.status == status for s in self.signatures)
+                               for status in ("good", "revoked", "unknown", "not_checked")},
             },
             "signatures": [asdict(s) for s in self.signatures],
         }
@@ -229,25 +279,184 @@ def _verdict(status, *, certification: bool, proven_time: bool = False) -> tuple
     return "TOTAL-PASSED", None
 
 
-def _pades_level(sig: EmbeddedPdfSignature, has_ts: bool, dss_after: bool, doc_ts_after: bool) -> str | None:
+def _pades_level(sig: EmbeddedPdfSignature, has_ts: bool, lt_revision: int | None,
+                 doc_ts_revs: Sequence[int]) -> str | None:
+    """B-LT needs validation data for this signer added after it was signed (``lt_revision``);
+    B-LTA also a document timestamp over that data, i.e. in the same revision or a later one.
+    So an earlier B-LT signature whose data a later document timestamp covers reads B-LTA, as
+    ETSI EN 319 142-1 defines the level (and as EU DSS reports it)."""
     if sig.sig_object.get("/SubFilter") != "/ETSI.CAdES.detached":
         return None
     if not has_ts:
         return "B-B"
-    if not dss_after:
+    if lt_revision is None:
         return "B-T"
-    return "B-LTA" if doc_ts_after else "B-LT"
+    return "B-LTA" if any(rev >= lt_revision for rev in doc_ts_revs) else "B-LT"
 
 
-def _dss_revision(reader: PdfFileReader) -> int | None:
-    """The first revision holding a DSS with revocation data, or ``None``."""
-    for rev in range(reader.xrefs.total_revisions):
-        dss = reader.get_historical_root(rev).get("/DSS")
-        if dss is not None:
+# --- what the DSS holds, revision by revision ------------------------------------------------
+
+@dataclass(frozen=True)
+class _DssState:
+    """The validation data one revision's DSS holds; OCSP responses and CRLs keyed by SHA-256."""
+
+    vri: frozenset[str] = frozenset()
+    ocsps: dict[bytes, asn1_ocsp.OCSPResponse] = field(default_factory=dict)
+    crls: dict[bytes, asn1_crl.CertificateList] = field(default_factory=dict)
+    certs: tuple[x509.Certificate, ...] = ()
+
+
+class _DssHistory:
+    """The DSS of every revision, to tell per signature whether validation data *for its signer*
+    was added after it was signed, and in which revision.
+
+    A DSS is inherited by every later revision, and several signatures share it, so "some
+    revision after the signature has a DSS" says nothing about this signature. What counts is
+    data absent from the DSS of the signed revision that appears later and concerns this signer:
+    a VRI entry for this signature, an OCSP response for its certificate, or a CRL of its
+    issuer. Each stored object is decoded once however many revisions inherit it. Damaged
+    entries are skipped: they are evidence of nothing, and pyHanko judges the signature itself."""
+
+    def __init__(self, reader: PdfFileReader) -> None:
+        self._reader = reader
+        self._decoded: dict[tuple, tuple[bytes, Any] | None] = {}
+        self.states = [self._read(rev) for rev in range(reader.xrefs.total_revisions)]
+
+    @property
+    def latest(self) -> _DssState:
+        """What the document holds now."""
+        return self.states[-1] if self.states else _DssState()
+
+    def _read(self, revision: int) -> _DssState:
+        try:
+            dss = self._reader.get_historical_root(revision).get("/DSS")
+            if dss is None:
+                return _DssState()
             dss = dss.get_object()
-            if "/OCSPs" in dss or "/CRLs" in dss:
-                return rev
-    return None
+            vri = dss.get("/VRI")
+            keys = frozenset(str(key).lstrip("/").upper() for key in vri.get_object().keys()) if vri else frozenset()
+        except PARSE_ERRORS:
+            return _DssState()
+        ocsps = self._objects(dss, "/OCSPs", revision, DecodePurpose.OCSP_RESPONSE, asn1_ocsp.OCSPResponse)
+        crls = self._objects(dss, "/CRLs", revision, DecodePurpose.CRL, asn1_crl.CertificateList)
+        certs = self._objects(dss, "/Certs", revision, DecodePurpose.CERTIFICATE, x509.Certificate)
+        return _DssState(keys, ocsps, crls, tuple(certs.values()))
+
+    def _objects(self, dss, key: str, revision: int, purpose: DecodePurpose, kind) -> dict[bytes, Any]:
+        found: dict[bytes, Any] = {}
+        try:
+            array = dss.get(key)
+            array = array.get_object() if array is not None else generic.ArrayObject()
+            count = len(array)
+        except PARSE_ERRORS:
+            return found
+        for index in range(count):
+            try:
+                raw = array.raw_get(index)
+                where = None
+                if isinstance(raw, generic.IndirectObject):
+                    # The same object at the same place in the file is the same bytes.
+                    where = (raw.idnum, raw.generation, self._reader.xrefs.get_historical_ref(raw.reference, revision))
+                if where is not None and where in self._decoded:
+                    decoded = self._decoded[where]
+                else:
+                    decoded = self._decode(array[index], purpose, kind)
+                    if where is not None:
+                        self._decoded[where] = decoded
+            except PARSE_ERRORS:
+                continue
+            if decoded is not None:
+                found[decoded[0]] = decoded[1]
+        return found
+
+    @staticmethod
+    def _decode(stream, purpose: DecodePurpose, kind) -> tuple[bytes, Any] | None:
+        try:
+            data = stream.read_data(purpose)
+            value = kind.load(data)
+            # Parse now, so a damaged blob is skipped here rather than failing later; a CRL only
+            # as far as its issuer (a big CRL's entries are read when needed).
+            (value["tbs_cert_list"]["issuer"] if kind is asn1_crl.CertificateList else value).native  # noqa: B018
+        except PARSE_ERRORS:
+            return None
+        return hashlib.sha256(data).digest(), value
+
+    def lt_revision(self, sig: EmbeddedPdfSignature, signer: x509.Certificate | None) -> int | None:
+        """The first revision after ``sig``'s that added validation data for it, or ``None``."""
+        base = self.states[sig.signed_revision] if sig.signed_revision < len(self.states) else _DssState()
+        identifiers = _vri_identifiers(sig)
+        for revision in range(sig.signed_revision + 1, len(self.states)):
+            state = self.states[revision]
+            if (state.vri - base.vri) & identifiers:
+                return revision
+            if signer is None:
+                continue
+            if any(_ocsp_covers(resp, signer) for digest, resp in state.ocsps.items() if digest not in base.ocsps):
+                return revision
+            if any(_crl_covers(crl, signer) for digest, crl in state.crls.items() if digest not in base.crls):
+                return revision
+        return None
+
+
+def _vri_identifiers(sig: EmbeddedPdfSignature) -> frozenset[str]:
+    """VRI keys this signature may have been filed under. PAdES says "SHA-1 of the signature",
+    and writers differ on which bytes: the whole /Contents value (pyHanko when signing), its
+    lowercase hex (pyHanko's ``add_validation_info``), or the CMS without the zero padding."""
+    contents = bytes(sig.pkcs7_content)
+    candidates = {contents, contents.rstrip(b"\0"), contents.hex().encode("ascii")}
+    return frozenset(hashlib.sha1(c).hexdigest().upper() for c in candidates)  # SHA-1: what PAdES keys VRI by
+
+
+def _ocsp_single_responses(response: asn1_ocsp.OCSPResponse) -> list:
+    try:
+        if response["response_status"].native != "successful":
+            return []
+        return list(response["response_bytes"]["response"].parsed["tbs_response_data"]["responses"])
+    except PARSE_ERRORS:
+        return []
+
+
+def _ocsp_matches(single, cert: x509.Certificate) -> bool:
+    try:
+        cert_id = single["cert_id"]
+        if cert_id["serial_number"].native != cert.serial_number:
+            return False
+        digest = hashlib.new(cert_id["hash_algorithm"]["algorithm"].native, cert.issuer.dump()).digest()
+        return digest == cert_id["issuer_name_hash"].native
+    except PARSE_ERRORS:
+        return False
+
+
+def _ocsp_covers(response: asn1_ocsp.OCSPResponse, cert: x509.Certificate) -> bool:
+    """The response answers for ``cert`` (whatever it says)."""
+    return any(_ocsp_matches(single, cert) for single in _ocsp_single_responses(response))
+
+
+def _crl_covers(crl: asn1_crl.CertificateList, cert: x509.Certificate) -> bool:
+    """The CRL is issued by ``cert``'s issuer (direct CRLs: the ones CAs here publish)."""
+    try:
+        return crl["tbs_cert_list"]["issuer"].hashable == cert.issuer.hashable
+    except PARSE_ERRORS:
+        return False
+
+
+def _says_revoked(ocsps: Iterable[asn1_ocsp.OCSPResponse], crls: Iterable[asn1_crl.CertificateList],
+                  cert: x509.Certificate) -> bool:
+    """Some of this (unverified) data lists ``cert`` as revoked; only used to tell where a
+    revocation pyHanko already established came from."""
+    for response in ocsps:
+        for single in _ocsp_single_responses(response):
+            if _ocsp_matches(single, cert) and single["cert_status"].name == "revoked":
+                return True
+    for crl in crls:
+        if _crl_covers(crl, cert):
+            try:
+                if any(entry["user_certificate"].native == cert.serial_number
+                       for entry in crl["tbs_cert_list"]["revoked_certificates"]):
+                    return True
+            except PARSE_ERRORS:
+                continue
+    return False
 
 
 def _modifications(status) -> tuple[str | None, bool | None, str | None]:
@@ -257,6 +466,41 @@ def _modifications(status) -> tuple[str | None, bool | None, str | None]:
     if level is None and suspicious is not None:
         level = ModificationLevel.OTHER
     return (level.name if level is not None else None, permitted, str(suspicious) if suspicious else None)
+
+
+@dataclass(frozen=True)
+class _Revinfo:
+    """Revocation data from one source, with the certificates that help verify it."""
+
+    ocsps: tuple[asn1_ocsp.OCSPResponse, ...] = ()
+    crls: tuple[asn1_crl.CertificateList, ...] = ()
+    certs: tuple[x509.Certificate, ...] = ()
+
+
+def _embedded_revinfo(sig: EmbeddedPdfSignature, dss: _DssState) -> _Revinfo:
+    """What the document carries: the DSS, plus the revocation data inside the signature's CMS
+    (Adobe's revocationInfoArchival attribute, and the SignedData ``crls`` field)."""
+    ocsps, crls = list(dss.ocsps.values()), list(dss.crls.values())
+    try:
+        for attr in sig.signer_info["signed_attrs"]:
+            if attr["type"].native == "adobe_revocation_info_archival":
+                for archival in attr["values"]:
+                    ocsps += [item for item in archival["ocsp"] or ()]
+                    crls += [item for item in archival["crl"] or ()]
+        for choice in sig.signed_data["crls"] or ():
+            if choice.name == "crl":
+                crls.append(choice.chosen)
+            elif choice.chosen["other_rev_info_format"].native == "ocsp_response":
+                ocsps.append(asn1_ocsp.OCSPResponse.load(choice.chosen["other_rev_info"].dump()))
+    except PARSE_ERRORS:
+        pass  # damaged CMS revocation data proves nothing; the DSS part still counts
+    return _Revinfo(tuple(ocsps), tuple(crls), dss.certs)
+
+
+def _fetched_revinfo(vc: ValidationContext) -> _Revinfo:
+    """The answers a context fetched online. Our contexts are built without revocation data, so
+    whatever they hold was fetched (or served from the fetch cache)."""
+    return _Revinfo(tuple(vc.ocsps), tuple(vc.crls))
 
 
 class _Contexts:
@@ -281,17 +525,16 @@ class _Contexts:
         self._open.append(vc)
         return vc
 
-    def at_proven_time(self, dss: DocumentSecurityStore | None, moment: datetime,
-                       answers_now: ValidationContext) -> ValidationContext:
-        """A context at ``moment`` (a time a timestamp proves) that fetches nothing: it holds the
-        revocation data embedded in the document (the DSS) and the answers already fetched now, and
-        demands revocation data for every certificate of the chain."""
+    def offline(self, moment: datetime, *sources: _Revinfo) -> ValidationContext:
+        """A context at ``moment`` that fetches nothing and holds only the revocation data of
+        ``sources``; it demands revocation data for every certificate of a chain, and accepts
+        data issued after ``moment`` (a later "good" still proves "not revoked then")."""
         roots = list(self._trust.config.trust_roots) if self._trust is not None else self._roots
         others = list(self._trust.config.other_certs) if self._trust is not None else self._others
-        kwargs = {"trust_roots": roots, "other_certs": others, "allow_fetching": False,
-                  "revocation_mode": "hard-fail", "moment": moment, "retroactive_revinfo": True,
-                  "ocsps": list(answers_now.ocsps), "crls": list(answers_now.crls)}
-        vc = dss.as_validation_context(kwargs) if dss is not None else ValidationContext(**kwargs)
+        vc = ValidationContext(trust_roots=roots, other_certs=others + [c for s in sources for c in s.certs],
+                               allow_fetching=False, revocation_mode="hard-fail", moment=moment,
+                               retroactive_revinfo=True, ocsps=[o for s in sources for o in s.ocsps],
+                               crls=[c for s in sources for c in s.crls])
         self._open.append(vc)
         return vc
 
@@ -301,56 +544,125 @@ class _Contexts:
         self._open.clear()
 
 
+def _proven_time(status) -> datetime | None:
+    """The signing time the signature timestamp proves, if it passes."""
+    ts = getattr(status, "timestamp_validity", None)
+    return ts.timestamp if ts is not None and ts.intact and ts.valid and ts.trusted else None
+
+
 async def _status_at_proven_time(sig: EmbeddedPdfSignature, status, contexts: _Contexts,
-                                 reader: PdfFileReader, vc_now: ValidationContext):
+                                 embedded: _Revinfo, vc_now: ValidationContext):
     """Validation at the time the signature timestamp proves (EN 319 102-1 past signature
     validation, simplified): the timestamp must pass now; the chain must be valid and not revoked
-    at that time, judged on the revocation data in the DSS and the answers fetched now.
+    at that time, judged on the revocation data in the document and the answers fetched now.
 
     Settles two cases the validation "now" cannot: a B-LT/B-LTA signature whose certificate has
     expired since (passes), and a revoked certificate (fails if revoked before the proven time,
     passes if revoked after it). ``None`` when no timestamp proves a time."""
-    ts = status.timestamp_validity
-    if not (status.intact and status.valid) or ts is None or not (ts.intact and ts.valid and ts.trusted):
+    moment = _proven_time(status)
+    if not (status.intact and status.valid) or moment is None:
         return None
-    try:
-        dss = DocumentSecurityStore.read_dss(reader)
-    except NoDSSFoundError:
-        dss = None
-    except (ValidationInfoReadingError, *PARSE_ERRORS):
-        return None
-    past_vc = contexts.at_proven_time(dss, ts.timestamp, vc_now)
+    past_vc = contexts.offline(moment, embedded, _fetched_revinfo(vc_now))
     return await async_validate_pdf_signature(sig, past_vc, ts_validation_context=vc_now)
 
 
-async def _validate_one(sig: EmbeddedPdfSignature, contexts: _Contexts, reader: PdfFileReader,
-                        dss_rev: int | None, doc_ts_revs: Sequence[int]) -> SignatureResult:
+# --- chain and revocation, reported apart ----------------------------------------------------
+
+def _chain(status) -> tuple[bool, str | None]:
+    """Whether pyHanko built a path to a trusted root, and that root. pyHanko keeps the path
+    when only revocation or expiry failed, so this is the chain on its own; a revoked CA breaks it."""
+    path = getattr(status, "validation_path", None)
+    details = getattr(status, "revocation_details", None)
+    if path is None or (details is not None and details.ca_revoked):
+        return False, None
+    try:
+        return True, path.trust_anchor.authority.name.human_friendly
+    except (AttributeError, ValueError):
+        return True, None
+
+
+async def _signer_revinfo(cert: x509.Certificate, path, vc: ValidationContext) -> tuple[str, datetime | None]:
+    """What verified OCSP responses, else CRLs, in ``vc`` say of ``cert`` at ``vc.moment``:
+    ``("good", None)``, ``("revoked", when)`` or ``("unknown", None)`` (none usable: wrong
+    signature, unauthorised responder, stale, or not about this certificate)."""
+    for check in (verify_ocsp_response, verify_crl):
+        try:
+            await check(cert, path, vc)
+            return "good", None
+        except RevokedError as exc:
+            return "revoked", exc.revocation_dt
+        except (OCSPValidationError, CRLValidationError, ValidationError, PathError, LookupError,
+                *PARSE_ERRORS):
+            continue
+    return "unknown", None
+
+
+async def _revocation(status, contexts: _Contexts, moment: datetime, embedded: _Revinfo, fetched: _Revinfo,
+                      known_revocation) -> RevocationCheck:
+    """The signer certificate's revocation status at ``moment``, from the document's own data
+    and from what was fetched, each verified on its own so the report can say which one
+    decided. ``known_revocation``: pyHanko's ``RevocationDetails`` from validating now."""
+    path, cert = getattr(status, "validation_path", None), getattr(status, "signing_cert", None)
+    if not (status.intact and status.valid) or path is None or cert is None:
+        return NOT_CHECKED
+    at = _iso(moment)
+    later = _iso(known_revocation.revocation_date) if known_revocation is not None else None
+    verdicts: dict[str, tuple[str, datetime | None]] = {}
+    for source, data in (("embedded", embedded), ("fetched", fetched)):
+        relevant = _Revinfo(tuple(r for r in data.ocsps if _ocsp_covers(r, cert)),
+                            tuple(c for c in data.crls if _crl_covers(c, cert)), data.certs)
+        if relevant.ocsps or relevant.crls:
+            verdicts[source] = await _signer_revinfo(cert, path, contexts.offline(moment, relevant))
+    for source, (verdict, when) in verdicts.items():
+        if verdict == "revoked":  # from either source: a later "good" cannot undo it
+            return RevocationCheck("revoked", at, source, _iso(when))
+    if known_revocation is not None and known_revocation.ca_revoked:
+        cas = [c for c in path.iter_certs(include_root=False) if c is not cert]
+        source = next((name for name, data in (("embedded", embedded), ("fetched", fetched))
+                       if any(_says_revoked(data.ocsps, data.crls, ca) for ca in cas)), "none")
+        return RevocationCheck("revoked", at, source, later)
+    for source, (verdict, _) in verdicts.items():  # embedded first: a long-term signature rests on it
+        if verdict == "good":
+            return RevocationCheck("good", at, source, later)
+    return RevocationCheck("unknown", at, next(iter(verdicts), "none"), later)
+
+
+async def _validate_one(sig: EmbeddedPdfSignature, contexts: _Contexts, dss: _DssHistory,
+                        doc_ts_revs: Sequence[int]) -> SignatureResult:
     is_doc_ts = sig.sig_object_type == "/DocTimeStamp"
     docmdp = sig.docmdp_level
     kind = "document-timestamp" if is_doc_ts else ("certification" if docmdp is not None else "signature")
     base = dict(field_name=str(sig.field_name), kind=kind, signed_revision=int(sig.signed_revision),
                 docmdp_permission=docmdp.name if docmdp is not None else None)
-    has_dss_after = dss_rev is not None and dss_rev > sig.signed_revision
+    signer_cert = _safe_signer_cert(sig)
+    lt_revision = None if is_doc_ts else dss.lt_revision(sig, signer_cert)
+    embedded = _embedded_revinfo(sig, dss.latest)
     messages: tuple[str, ...] = ()
     proven = False
     try:
+        vc = contexts.current()
         if is_doc_ts:
-            status = await async_validate_pdf_timestamp(sig, validation_context=contexts.current())
+            status = now = await async_validate_pdf_timestamp(sig, validation_context=vc)
         else:
-            vc = contexts.current()
-            status = await async_validate_pdf_signature(sig, vc, ts_validation_context=vc)
-            if not status.trusted and (has_dss_after or status.revoked):
-                past = await _status_at_proven_time(sig, status, contexts, reader, vc)
+            status = now = await async_validate_pdf_signature(sig, vc, ts_validation_context=vc)
+            if not status.trusted and (lt_revision is not None or status.revoked):
+                past = await _status_at_proven_time(sig, status, contexts, embedded, vc)
                 if past is not None and (past.trusted or past.revoked):
                     status, proven = past, True
                     messages = (f"validated as of {_iso(past.timestamp_validity.timestamp)}, the time proven by "
                                 "the signature timestamp, with the revocation data in the document",)
     except (SignatureValidationError, *PARSE_ERRORS) as exc:
         return SignatureResult(**base, indication="TOTAL-FAILED", sub_indication="FORMAT_FAILURE", intact=False,
-                               valid=False, trusted=False, signer=_signer_info(_safe_signer_cert(sig)),
+                               valid=False, trusted=False, signer=_signer_info(signer_cert),
                                signing_time=None, timestamp_time=None, timestamp_valid=None, pades_level=None,
                                coverage=None, modification_level=None, modifications_permitted=None,
                                suspicious_modification=None, messages=(f"{type(exc).__name__}: {exc}",))
+    moment = (None if is_doc_ts else _proven_time(status)) or vc.moment
+    try:
+        revocation = await _revocation(status, contexts, moment, embedded, _fetched_revinfo(vc),
+                                       now.revocation_details)
+    except PARSE_ERRORS:  # odd revocation data must not turn the verdict into a format failure
+        revocation = RevocationCheck("unknown", _iso(moment), "none")
     indication, sub = _verdict(status, certification=kind == "certification", proven_time=proven)
     level_name, permitted, suspicious = _modifications(status)
     if is_doc_ts:
@@ -361,15 +673,15 @@ async def _validate_one(sig: EmbeddedPdfSignature, contexts: _Contexts, reader: 
         ts_time = ts.timestamp if ts else None
         ts_ok = (ts.intact and ts.valid and ts.trusted) if ts else None
         signing_time = status.signer_reported_dt
-        level = _pades_level(sig, ts is not None, has_dss_after,
-                             any(r > sig.signed_revision for r in doc_ts_revs))
+        level = _pades_level(sig, ts is not None, lt_revision, doc_ts_revs)
+    chain_trusted, trust_root = _chain(status)
     return SignatureResult(
         **base, indication=indication, sub_indication=sub, intact=status.intact, valid=status.valid,
         trusted=status.trusted, signer=_signer_info(status.signing_cert), signing_time=_iso(signing_time),
         timestamp_time=_iso(ts_time), timestamp_valid=ts_ok, pades_level=level,
         coverage=status.coverage.name if status.coverage is not None else None,
         modification_level=level_name, modifications_permitted=permitted, suspicious_modification=suspicious,
-        messages=messages)
+        messages=messages, chain_trusted=chain_trusted, trust_root=trust_root, revocation=revocation)
 
 
 def _safe_signer_cert(sig: EmbeddedPdfSignature) -> x509.Certificate | None:
@@ -400,15 +712,15 @@ async def async_validate_pdf(input: PdfSource | bytes, trust_roots: Iterable[x50
         stream = io.BytesIO(input) if isinstance(input, bytes) else stack.enter_context(input_stream(input))
         reader = _open_reader(stream)
         try:
-            dss_rev = _dss_revision(reader)
+            dss = _DssHistory(reader)
         except PARSE_ERRORS as exc:
-            raise InvalidPdfError(f"unreadable DSS: {exc}") from exc
+            raise InvalidPdfError(f"unreadable revisions: {exc}") from exc
         signatures, broken = _collect(reader)
         doc_ts_revs = [s.signed_revision for s in signatures if s.sig_object_type == "/DocTimeStamp"]
         results = []
         try:
             for sig in signatures:
-                results.append(await _validate_one(sig, contexts, reader, dss_rev, doc_ts_revs))
+                results.append(await _validate_one(sig, contexts, dss, doc_ts_revs))
         finally:
             await contexts.aclose()
         results.extend(_broken_result(name, message) for name, message in broken)

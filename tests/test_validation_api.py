@@ -119,6 +119,9 @@ def test_signed_pdf_passes_with_json_report(public, signed, dev_pki):
     assert sig["signer"]["name"] == SIGNER and sig["signer"]["organisation"] == ORGANISATION
     assert dev_pki.record(int(sig["signer"]["serial"], 16)).kind == "personal"
     assert sig["intact"] and sig["valid"] and sig["trusted"] and sig["coverage"] == "ENTIRE_FILE"
+    # Chain and revocation apart: fetching is off here and a B-B file carries no revocation data.
+    assert sig["chain_trusted"] and sig["trust_root"]
+    assert (sig["revocation"]["status"], sig["revocation"]["source"]) == ("unknown", "none")
     assert response.headers["cache-control"] == "no-store"
 
 
@@ -162,7 +165,9 @@ def test_html_report_escapes_hostile_signer_name(public, dev_pki, tmp_path):
 def test_unsigned_pdf_is_indeterminate(public):
     body = public.post("/validation", content=tiny_pdf(), headers=PDF).json()
     assert body["summary"] == {"indication": "INDETERMINATE", "sub_indication": "NO_SIGNATURE_FOUND",
-                               "signature_count": 0, "revisions": 1, "passed": 0, "failed": 0, "indeterminate": 0}
+                               "signature_count": 0, "revisions": 1, "passed": 0, "failed": 0, "indeterminate": 0,
+                               "chains_trusted": 0,
+                               "revocation": {"good": 0, "revoked": 0, "unknown": 0, "not_checked": 0}}
 
 
 class _CountingHandler(http.server.BaseHTTPRequestHandler):
@@ -211,6 +216,29 @@ def test_anonymous_upload_never_makes_the_server_fetch_an_untrusted_certificates
 def test_bad_input_gets_a_stable_code(public, content, headers, status, code):
     response = public.post("/validation", content=content, headers=headers)
     assert (response.status_code, _error(response)) == (status, code), response.text
+
+
+@pytest.mark.parametrize("content", [None, b"not a certificate at all"], ids=["missing", "garbage"])
+def test_unusable_trust_root_answers_503_not_500(tmp_path, sqlite_url, dev_pki, signed, content):
+    """A configured root file that is missing or not a certificate makes validation unavailable
+    (503 signing_unavailable) for uploads and stored versions alike; the answer names the setting
+    to fix but not the server's file path."""
+    root = tmp_path / "etc" / "national-root.pem"
+    if content is not None:
+        root.parent.mkdir()
+        root.write_bytes(content)
+    settings = _settings(tmp_path, sqlite_url, dev_pki, trust_roots=[root], validation_rate_per_minute=1000)
+    for client in _client(settings):
+        response = client.post("/validation", content=signed, headers=PDF)
+        assert (response.status_code, _error(response)) == (503, "signing_unavailable"), response.text
+        assert "signing.trust_roots" in response.json()["error"]["message"]
+        assert str(root) not in response.text
+        province = build_province(client)
+        doc = _document_with_version(client, province["clerk"], signed)
+        stored = client.get(f"/documents/{doc}/versions/1/validation", headers=province["clerk"].headers)
+        assert (stored.status_code, _error(stored)) == (503, "signing_unavailable")
+        [event] = _events(client, province, "document.version_validated")
+        assert event["detail"]["error"] == "signing_unavailable"
 
 
 def test_signed_but_truncated_is_invalid_not_500(public, signed):
@@ -394,9 +422,13 @@ def test_public_validation_checks_revocation_online_and_caches_the_answers(tmp_p
             # B-B carries no proof of when it was signed, so EN 319 102-1 says REVOKED_NO_POE (not a pass).
             assert bad["summary"]["indication"] == "INDETERMINATE"
             assert bad["signatures"][0]["sub_indication"] == "REVOKED_NO_POE"
+            assert bad["signatures"][0]["revocation"]["status"] == "revoked"
+            assert bad["signatures"][0]["revocation"]["source"] == "fetched"
             first = client.post("/validation", content=good, headers=PDF).json()
             asked = len(server.hits)
             again = client.post("/validation", content=good, headers=PDF).json()
         assert first["summary"]["indication"] == again["summary"]["indication"] == "TOTAL-PASSED"
+        assert first["signatures"][0]["revocation"]["status"] == again["signatures"][0]["revocation"]["status"] == "good"
+        assert first["signatures"][0]["revocation"]["source"] == "fetched"  # a cached answer was still fetched
         assert asked > 0 and len(server.hits) == asked
         assert any(settings.revocation_cache_path.iterdir())

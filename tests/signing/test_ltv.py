@@ -40,6 +40,14 @@ def signer(short_lived) -> FileKeyBackend:
     return FileKeyBackend(short_lived.private_key, short_lived.certificate, short_lived.chain)
 
 
+@pytest.fixture(scope="module")
+def seal(dev_pki) -> FileKeyBackend:
+    """A second signer (another short-lived certificate), who signs after ``signer``."""
+    issued = dev_pki.issue_personal("Phạm Thị Lan", "001203009003", ORG, valid_days=1,
+                                    not_before=utcnow() - timedelta(hours=1))
+    return FileKeyBackend(issued.private_key, issued.certificate, issued.chain)
+
+
 @pytest.fixture
 def doc(tmp_path) -> Path:
     path = tmp_path / "in.pdf"
@@ -96,6 +104,58 @@ def test_expired_certificate_with_earlier_timestamp(level, passes, doc, tmp_path
         assert any("proven by the signature timestamp" in m for m in sig.messages)
     else:  # B-T carries no revocation data: nothing proves the chain was good back then
         assert sig.indication == "INDETERMINATE" and sig.sub_indication == "OUT_OF_BOUNDS_NO_POE"
+
+
+# --- several signatures: each one's level rests on the validation data added for *it* ------------
+
+def _sign_twice(doc: Path, tmp_path: Path, first, first_level: str, second, second_level: str,
+                trust: TrustServices) -> Path:
+    once = _sign(doc, tmp_path / "once.pdf", first, first_level, trust)
+    return _sign(once, tmp_path / "twice.pdf", second, second_level, trust)
+
+
+@pytest.mark.parametrize("first_level, second_level, expected", [
+    # The B-LTA document timestamp also covers the first signature's DSS data: by EN 319 142-1
+    # that makes the first signature B-LTA too (EU DSS reports it so); the second one was read
+    # as B-T before, because only the first revision holding a DSS was considered.
+    ("B-LT", "B-LTA", ("B-LTA", "B-LTA")),
+    ("B-LT", "B-LT", ("B-LT", "B-LT")),
+    # The inherited DSS was there before the second signature: it proves nothing about it.
+    ("B-LT", "B-T", ("B-LT", "B-T")),
+    # A DSS added later for another signer proves nothing about the first signature.
+    ("B-T", "B-LT", ("B-T", "B-LT")),
+])
+def test_each_signature_gets_its_own_level(first_level, second_level, expected, doc, tmp_path, signer, seal,
+                                           trust):
+    out = _sign_twice(doc, tmp_path, signer, first_level, seal, second_level, trust)
+
+    report = validate_pdf(out, trust=trust)
+
+    assert report.indication == "TOTAL-PASSED", report.to_dict()
+    signatures = [s for s in report.signatures if s.kind == "signature"]
+    assert [s.signer.name for s in signatures] == ["Hoàng Văn Minh", "Phạm Thị Lan"]
+    assert tuple(s.pades_level for s in signatures) == expected
+    assert len(report.signatures) == (3 if second_level == "B-LTA" else 2)
+
+
+def test_later_lta_seal_passes_after_its_certificate_expired(doc, tmp_path, signer, seal, trust, short_lived,
+                                                              dev_server):
+    """Both certificates have expired; the B-LT signature and the B-LTA seal stand on the
+    revocation data the document holds for each, as of the time their timestamps prove."""
+    out = _sign_twice(doc, tmp_path, signer, "B-LT", seal, "B-LTA", trust)
+    later = max(short_lived.certificate.not_valid_after_utc, seal.certificate.not_valid_after) + timedelta(days=2)
+    hits = len(dev_server.hits)
+
+    report = validate_pdf(out, trust=trust, validation_time=later)
+
+    assert len(dev_server.hits) == hits, "validation in the future must use embedded data only"
+    assert report.indication == "TOTAL-PASSED", report.to_dict()
+    first, second = (s for s in report.signatures if s.kind == "signature")
+    assert second.signer.name == "Phạm Thị Lan" and second.pades_level == "B-LTA"
+    for sig in (first, second):
+        assert any("proven by the signature timestamp" in m for m in sig.messages), sig
+        assert (sig.revocation.status, sig.revocation.source) == ("good", "embedded")
+        assert sig.revocation.checked_at == sig.timestamp_time
 
 
 def test_revoked_certificate_fails(dev_pki, doc, tmp_path, trust, dev_nss):

@@ -162,6 +162,29 @@ def test_describe_lists_every_signature(tmp_path, pki, rsa_key, ec_key):
     assert "Form filling, later signatures" in later and "permitted" in later
 
 
+def test_chain_and_revocation_are_separate_lines(tmp_path, pki, rsa_key):
+    """The test PKI publishes no OCSP or CRL: the chain is trusted, revocation is unknown, and the
+    page says both instead of one "trusted" verdict; with a foreign root there is no chain."""
+    signed = _sign(tmp_path, rsa_key)
+    cells = _parse(render_html(validate_pdf(signed, [pki.root.asn1])))
+    chain, tone = cells.value("Chuỗi chứng thư / Certificate chain")
+    assert tone == "ok" and "Chains to a trusted root" in chain and "Test Root CA Việt Nam" in chain
+    revocation, tone = cells.value("Tình trạng thu hồi / Revocation status", 1)  # 0 is the summary's
+    assert tone == "warn" and "Unknown" in revocation and "no data" in revocation
+    assert cells.value("Tình trạng thu hồi / Revocation status")[0].startswith("chưa thu hồi / good: 0")
+
+    foreign = validate_pdf(signed, [pki.other_root.asn1])
+    cells = _parse(render_html(foreign))
+    assert cells.value("Chuỗi chứng thư / Certificate chain") == (
+        "Không dẫn đến CA gốc tin cậy / Does not chain to a trusted root", "bad")
+    assert cells.value("Dẫn đến CA gốc tin cậy / Chain to a trusted root") == ("0/1", "bad")
+    revocation, tone = cells.value("Tình trạng thu hồi / Revocation status", 1)
+    assert tone == "neutral" and "Not checked" in revocation
+    text = _pdf_text(render_pdf(foreign), tmp_path)
+    assert "Chuỗi chứng thư / Certificate chain" in text and "Does not chain to a trusted root" in text
+    assert "Không kiểm tra (không có chuỗi tin cậy" in text  # the PDF table wraps the English half
+
+
 @pytest.mark.parametrize("value", ["Tên\x00với\x1bký tự điều khiển"])
 def test_control_characters_are_dropped(value):
     from signing.report import clean_text

@@ -34,7 +34,8 @@ def test_report_details_and_json(signed, pki):
     report = validate_pdf(signed, [pki.root.asn1])
     body = json.loads(json.dumps(report.to_dict()))
     assert body["summary"] == {"indication": "TOTAL-PASSED", "sub_indication": None, "signature_count": 1,
-                               "revisions": 2, "passed": 1, "failed": 0, "indeterminate": 0}
+                               "revisions": 2, "passed": 1, "failed": 0, "indeterminate": 0, "chains_trusted": 1,
+                               "revocation": {"good": 0, "revoked": 0, "unknown": 1, "not_checked": 0}}
     sig = body["signatures"][0]
     assert sig["signer"]["name"] == "Nguyễn Văn An"
     assert sig["signer"]["serial"] == format(pki.rsa_signer.cert.serial_number, "x")
@@ -42,6 +43,11 @@ def test_report_details_and_json(signed, pki):
     assert sig["intact"] and sig["valid"] and sig["trusted"]
     assert sig["signing_time"] and sig["timestamp_time"] is None
     assert (sig["modification_level"], sig["modifications_permitted"]) == ("NONE", True)
+    # The chain and the revocation status are reported apart: this PKI publishes no OCSP or CRL,
+    # so the chain is trusted while revocation stays unknown (soft-fail lets it pass).
+    assert sig["chain_trusted"] is True and "Test Root CA Việt Nam" in sig["trust_root"]
+    assert sig["revocation"]["status"] == "unknown" and sig["revocation"]["source"] == "none"
+    assert sig["revocation"]["checked_at"]
 
 
 def test_one_changed_byte_is_a_hash_failure(signed, pki, pdfsig):
@@ -69,6 +75,8 @@ def test_untrusted_root_is_indeterminate(signed, pki, pdfsig, tmp_path):
     assert (report.indication, report.sub_indication) == ("INDETERMINATE", "NO_CERTIFICATE_CHAIN_FOUND")
     assert report.signatures[0].intact and report.signatures[0].valid
     assert report.signatures[0].trusted is False
+    assert report.signatures[0].chain_trusted is False and report.signatures[0].trust_root is None
+    assert report.signatures[0].revocation.status == "not_checked"
 
 
 def test_no_trust_roots_at_all(signed):
