@@ -1,6 +1,7 @@
 """The agency side of the interlink axis, service level, on SQLite and PostgreSQL, against a real
 ``docsvc axis-hub`` process: issue → delivered once → received, verified and registered with an
-arrival number → 01/03 back → 04/05/06 → recall 13 → 15; duplicates, retries and hostile input."""
+arrival number → 01/03 back → 04/05/06 → recall 13 → 15 or 16; duplicates, retries with growing
+backoff until they give up, broken signatures, unverifiable or unknown statuses and hostile input."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
+from docsvc.audit.models import AuditEvent
 from docsvc.axis import delivery
-from docsvc.axis.models import AxisExchange, AxisInboxEntry
+from docsvc.axis.models import AxisExchange, AxisInboxEntry, AxisStatusMessage
 from docsvc.documents.models import Document, DocumentFile
 from docsvc.jobs.models import OutboxMessage
+from inter_axis.parse import read_package
 from inter_axis.transport import new_idempotency_key
-from tests.support.axis_agencies import Agency, issue_to, two_agencies
-from tests.support.axis_hub import DEPARTMENT, EXAMPLES, GOVERNMENT, NS, document_package, new_hub
+from inter_axis.xmldsig import DSIG_NS
+from tests.support.axis_agencies import Agency, issue_to, signed_status, two_agencies
+from tests.support.axis_hub import DEPARTMENT, EXAMPLES, GOVERNMENT, NS, document_package, new_hub, status_package
 from tests.support.signing import shared_pki_dir  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.skipif(not EXAMPLES.is_dir(), reason="shared/standards/examples is not beside the checkout")
@@ -330,3 +334,312 @@ def test_a_duplicate_in_a_batch_is_rejected_and_the_rest_still_registered(agenci
     with receiver.rt.sessions() as session:
         codes = sorted(e.error_code or "" for e in session.scalars(select(AxisInboxEntry)))
         assert codes == ["", "", "duplicate_registration"]
+
+
+# -- helpers for the tests below ----------------------------------------------------------------
+def _audit(agency: Agency, action: str) -> list[dict]:
+    with agency.rt.sessions() as session:
+        return [dict(e.detail, object_id=e.object_id) for e in session.scalars(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq))]
+
+
+def _entry(agency: Agency, message_id: str) -> AxisInboxEntry:
+    with agency.rt.sessions() as session:
+        entry = session.scalar(select(AxisInboxEntry).where(AxisInboxEntry.message_id == message_id))
+        session.expunge_all()
+        return entry
+
+
+def _fetch(hub, organ_id: str, message_id: str, path):
+    """The bytes of a package waiting for ``organ_id`` (not acknowledged: it stays in the inbox)."""
+    with path.open("wb") as out:
+        hub.client(organ_id).get(message_id, out)
+    return path
+
+
+def _edit(path, target, edit):
+    """Parse ``path``, let ``edit(tree)`` change it, write the result to ``target``."""
+    tree = etree.parse(str(path))
+    edit(tree)
+    tree.write(str(target), xml_declaration=True, encoding="UTF-8")
+    return target
+
+
+def _drop_digest_value(tree) -> None:
+    (digest,) = tree.iter(f"{{{DSIG_NS}}}DigestValue")
+    digest.getparent().remove(digest)
+
+
+# -- a broken signature never blocks the inbox (task: intake turns failures into rejections) --------
+def test_packages_whose_signature_has_no_digest_value_never_block_the_inbox(agencies, hub, tmp_path):
+    """A Signature without DigestValue once crashed the verifier (AttributeError): the poll failed
+    before acknowledging, and the package came back first on every poll. Now, between good packages
+    of one poll: the document is taken (its signature verdict stored, flagged unverified; the PAdES
+    seal on the PDF is what binds), the recall 13 is rejected (a status acts only on a verified
+    signature), both are acknowledged and never fetched again, the good ones are registered."""
+    sender, receiver = agencies
+    first = issue_to(sender, [GOVERNMENT], subject="Kế hoạch một")
+    assert sender.send_due() == ["sent"]
+    (ref,) = hub.client(GOVERNMENT).list_received()
+    signed = _fetch(hub, GOVERNMENT, ref.message_id, tmp_path / "signed.edxml")
+
+    def another_document_without_digest(tree) -> None:
+        _drop_digest_value(tree)
+        number = str(first["number"] + 100)  # another DocumentId: the hub refuses a second new one
+        tree.find(".//e:CodeNumber", NS).text = number
+        header_id = tree.find(".//e:MessageHeader/e:DocumentId", NS)
+        header_id.text = header_id.text.replace(f",{first['number']}/", f",{number}/")
+
+    bad_document = hub.client(DEPARTMENT).send(
+        _edit(signed, tmp_path / "no-digest.edxml", another_document_without_digest),
+        idempotency_key=new_idempotency_key())
+    (outgoing,) = _exchanges(sender, "outgoing")
+    recall = signed_status(sender, tmp_path / "13.edxml", code="13", document_id=outgoing.edxml_document_id,
+                           original_sender=DEPARTMENT, to=GOVERNMENT)
+    bad_status = hub.client(DEPARTMENT).update_status(
+        _edit(recall, tmp_path / "13-no-digest.edxml", _drop_digest_value), idempotency_key=new_idempotency_key())
+    issue_to(sender, [GOVERNMENT], subject="Kế hoạch hai")
+    assert sender.send_due() == ["sent"]
+
+    assert receiver.poll() == {"registered": 3, "rejected": 1}
+    assert receiver.poll() == {}
+    assert hub.client(GOVERNMENT).list_received() == []
+    for message_id in (bad_document.message_id, bad_status.message_id):
+        assert hub.content_fetches(message_id) == 1  # the next poll did not fetch it again
+        assert _entry(receiver, message_id).acked_at is not None
+
+    flagged = _entry(receiver, bad_document.message_id)
+    with receiver.rt.sessions() as session:
+        exchange = session.get(AxisExchange, flagged.exchange_id)
+        assert (exchange.signature_status, exchange.verified) == ("malformed_signature", False)
+        assert session.get(Document, flagged.document_id).number == first["number"] + 100
+    rejected = _entry(receiver, bad_status.message_id)
+    assert (rejected.outcome, rejected.error_code) == ("rejected", "bad_signature")
+    assert "malformed_signature" in rejected.error_message
+    (event,) = _audit(receiver, "axis.package_rejected")
+    assert (event["object_id"], event["error_code"], event["signature"], event["status_code"]) == (
+        bad_status.message_id, "bad_signature", "malformed_signature", "13")
+    # The good documents are registered; the recall changed nothing on the one it names.
+    assert sorted(d.subject for d in _documents_in(receiver) if d.number != first["number"] + 100) == [
+        "Kế hoạch hai", "Kế hoạch một"]
+    assert {e.state for e in _exchanges(receiver, "incoming")} == {"registered"}
+
+
+# -- status packages are verified ------------------------------------------------------------
+def test_a_status_whose_signature_does_not_verify_changes_nothing(agencies, hub, tmp_path):
+    """Hub authentication alone must not move an exchange: an unsigned recall 13 (anyone holding the
+    sender's axis secret could send one) and a genuine 03 changed into 06 on the way are rejected,
+    audited with the verdict and acknowledged; the exchanges stay as they were."""
+    sender, receiver = agencies
+    issued = issue_to(sender, [GOVERNMENT])
+    assert sender.send_due() == ["sent"]
+    assert receiver.poll() == {"registered": 1}
+    (incoming,) = _exchanges(receiver, "incoming")
+
+    # §1.9 as the sample has it: no To, ResponseFor/OrganId the original sender, here the sender
+    # itself, so the hub routes it to the agency it delivered the document to.
+    forged = status_package(tmp_path / "forged-13.edxml", sender=DEPARTMENT, original_sender=DEPARTMENT,
+                            document_id=incoming.edxml_document_id, code="13")
+    receipt = hub.client(DEPARTMENT).update_status(forged, idempotency_key=new_idempotency_key())
+    assert receipt.recipients == (GOVERNMENT,)
+    assert receiver.poll() == {"rejected": 1}
+    assert receiver.poll() == {}
+    (after,) = _exchanges(receiver, "incoming")
+    assert (after.state, after.last_status) == ("registered", "03")
+    entry = _entry(receiver, receipt.message_id)
+    assert (entry.outcome, entry.error_code, entry.acked_at is not None) == ("rejected", "bad_signature", True)
+    assert [(e["error_code"], e["signature"]) for e in _audit(receiver, "axis.package_rejected")] == [
+        ("bad_signature", "no_signature")]
+    nothing = receiver.client.post(f"/documents/{incoming.document_id}/axis/recall-answer", json={"code": "15"},
+                                   headers=receiver.clerk.headers)
+    assert nothing.status_code == 409 and nothing.json()["error"]["code"] == "axis_status_not_allowed"
+    assert [s["direction"] for s in _history(receiver, incoming.document_id)[0]["statuses"]] == ["sent", "sent"]
+
+    # 01 and 03 go back signed; a copy of the 03 with its code changed to 06 no longer verifies.
+    assert receiver.send_due() == ["sent", "sent"]
+    (ref03,) = [r for r in hub.client(DEPARTMENT).list_received() if r.status_code == "03"]
+
+    def to_06(tree) -> None:
+        tree.find(".//e:StatusCode", NS).text = "06"
+
+    tampered = _edit(_fetch(hub, DEPARTMENT, ref03.message_id, tmp_path / "03.edxml"), tmp_path / "06.edxml", to_06)
+    changed = hub.client(GOVERNMENT).update_status(tampered, idempotency_key=new_idempotency_key())
+    assert sender.poll() == {"status": 2, "rejected": 1}
+    history = _history(sender, issued["id"])[0]
+    assert history["last_status"] == "03" and [s["code"] for s in history["statuses"]] == ["01", "03"]
+    assert _entry(sender, changed.message_id).error_code == "bad_signature"
+    assert [e["signature"] for e in _audit(sender, "axis.package_rejected")] == ["digest_mismatch"]
+    received = _audit(sender, "axis.status_received")
+    assert [(e["code"], e["signature"]) for e in received] == [("01", "valid"), ("03", "valid")]
+    assert all("UID=000.00.00.G22" in e["signer"] for e in received)
+
+
+# -- status codes outside §1.9 --------------------------------------------------------------------
+@pytest.mark.parametrize("code", ["003", "999"])
+def test_an_unknown_status_code_is_rejected_at_intake_and_does_not_block_the_inbox(agencies, hub, tmp_path, code):
+    """The hub refuses such a code (see test_transport_hub); another axis may deliver it anyway. It
+    would not fit the two-character columns (a DataError on PostgreSQL, the poll failing for ever):
+    it is rejected with a stable code and acknowledged, and the document behind it is registered."""
+    sender, receiver = agencies
+    issue_to(sender, [GOVERNMENT], subject="Kế hoạch một")
+    assert sender.send_due() == ["sent"]
+    assert receiver.poll() == {"registered": 1}
+    (incoming,) = _exchanges(receiver, "incoming")
+    odd = signed_status(sender, tmp_path / "odd.edxml", code="13", document_id=incoming.edxml_document_id,
+                        original_sender=DEPARTMENT, to=GOVERNMENT)
+
+    def with_code(tree) -> None:
+        tree.find(".//e:StatusCode", NS).text = code
+
+    message_id = hub.deliver_unchecked(_edit(odd, tmp_path / f"{code}.edxml", with_code), sender=DEPARTMENT,
+                                       recipient=GOVERNMENT, kind="status")
+    issue_to(sender, [GOVERNMENT], subject="Kế hoạch hai")
+    assert sender.send_due() == ["sent"]
+
+    assert receiver.poll() == {"rejected": 1, "registered": 1}
+    assert receiver.poll() == {}
+    entry = _entry(receiver, message_id)
+    assert (entry.outcome, entry.error_code, entry.acked_at is not None) == ("rejected", "unknown_status_code", True)
+    assert repr(code) in entry.error_message
+    assert [(e["object_id"], e["error_code"]) for e in _audit(receiver, "axis.package_rejected")] == [
+        (message_id, "unknown_status_code")]
+    (first, _second) = _exchanges(receiver, "incoming")
+    assert (first.state, first.last_status) == ("registered", "03")
+    with receiver.rt.sessions() as session:
+        assert session.scalar(select(AxisStatusMessage.id).where(AxisStatusMessage.direction == "received")) is None
+
+
+# -- recall refused (16); ResponseFor names the original sender ----------------------------------
+def test_a_refused_recall_keeps_the_document_and_statuses_name_the_original_sender(agencies, hub, tmp_path):
+    sender, receiver = agencies
+    issued = issue_to(sender, [GOVERNMENT])
+    assert sender.send_due() == ["sent"]
+    assert receiver.poll() == {"registered": 1}
+    (incoming,) = _exchanges(receiver, "incoming")
+    assert receiver.send_due() == ["sent", "sent"]
+    assert sender.poll() == {"status": 2}
+
+    recalled = sender.client.post(f"/documents/{issued['id']}/axis/recall", json={"reason": "Sai sót"},
+                                  headers=sender.clerk.headers)
+    assert recalled.status_code == 202, recalled.text
+    assert sender.send_due() == ["sent"]
+    # The 13 as it travels: from the original sender, about its document, so ResponseFor/OrganId is
+    # the sender itself (§1.9); the hub routes it by its To, the recipient.
+    (ref,) = hub.client(GOVERNMENT).list_received()
+    with read_package(_fetch(hub, GOVERNMENT, ref.message_id, tmp_path / "13.edxml")) as parsed:
+        assert (parsed.status.status_code, parsed.status.from_org.organ_id) == ("13", DEPARTMENT)
+        assert parsed.status.response_for.organ_id == DEPARTMENT
+        assert parsed.status.response_for.document_id == incoming.edxml_document_id
+    assert [t.text for t in etree.parse(str(tmp_path / "13.edxml")).findall(".//e:To/e:OrganId", NS)] == [GOVERNMENT]
+    assert receiver.poll() == {"status": 1}
+    assert _exchanges(receiver, "incoming")[0].state == "recall_requested"
+    with sender.rt.sessions() as session:
+        recall_id = session.scalar(select(AxisStatusMessage.message_id).where(AxisStatusMessage.code == "13"))
+    deliveries = hub.client(DEPARTMENT).sent_status(recall_id).deliveries
+    assert [(d.recipient, d.state) for d in deliveries] == [(GOVERNMENT, "delivered")]
+
+    refused = receiver.client.post(f"/documents/{incoming.document_id}/axis/recall-answer",
+                                   json={"code": "16", "description": "Văn bản đã được triển khai"},
+                                   headers=receiver.clerk.headers)
+    assert refused.status_code == 202, refused.text
+    assert receiver.send_due() == ["sent"]
+    (answer,) = hub.client(DEPARTMENT).list_received()
+    with read_package(_fetch(hub, DEPARTMENT, answer.message_id, tmp_path / "16.edxml")) as parsed:
+        assert (parsed.status.status_code, parsed.status.from_org.organ_id) == ("16", GOVERNMENT)
+        assert parsed.status.response_for.organ_id == DEPARTMENT
+    assert sender.poll() == {"status": 1}
+
+    sent_history = _history(sender, issued["id"])[0]
+    assert sent_history["last_status"] == "16"
+    assert [(s["direction"], s["code"]) for s in sent_history["statuses"]][-2:] == [("sent", "13"), ("received", "16")]
+    assert sent_history["statuses"][-1]["description"] == "Văn bản đã được triển khai"
+    received_history = _history(receiver, incoming.document_id)[0]
+    assert (received_history["state"], received_history["last_status"]) == ("registered", "16")
+    with receiver.rt.sessions() as session:
+        assert session.get(Document, incoming.document_id).status == "registered"
+    # The document stays in normal processing: a processing status may still be sent.
+    assert receiver.client.post(f"/documents/{incoming.document_id}/axis/status", json={"code": "04"},
+                                headers=receiver.clerk.headers).status_code == 202
+
+
+# -- the receiver's duplicate key: (sender OrganId, DocumentId) -----------------------------------
+@pytest.mark.parametrize("case", ["renamed_sender", "non_numeric_number"])
+def test_a_second_package_with_the_same_sender_and_document_id_is_a_duplicate(agencies, hub, tmp_path, case):
+    """The hub refuses a second *new* document under one DocumentId, but not an update (type 2), and
+    another axis may not refuse at all. docsvc's own registration key (issuer, year, number, symbol)
+    misses a sender that renamed itself in between, and a CodeNumber that is not a number."""
+    _sender, receiver = agencies
+    number = "31a" if case == "non_numeric_number" else "31"
+    document_id = f"{DEPARTMENT},2025/03/14,{number}/KH-STTTT"
+
+    def package(name: str, organ_name: str, business_type: str):
+        path = document_package(tmp_path / name, sender=DEPARTMENT, recipients=(GOVERNMENT,),
+                                document_id=document_id, business_type=business_type)
+
+        def fill(tree) -> None:
+            tree.find(".//e:CodeNumber", NS).text = number
+            tree.find(".//e:CodeNotation", NS).text = "KH-STTTT"
+            tree.find(".//e:MessageHeader/e:From/e:OrganName", NS).text = organ_name
+
+        return _edit(path, path, fill)
+
+    renamed = "Sở Khoa học, Công nghệ và Thông tin" if case == "renamed_sender" else "Sở Thông tin và Truyền thông"
+    department = hub.client(DEPARTMENT)
+    first = department.send(package("first.edxml", "Sở Thông tin và Truyền thông", "0"),
+                            idempotency_key=new_idempotency_key())
+    again = department.send(package("again.edxml", renamed, "2"), idempotency_key=new_idempotency_key())
+
+    assert receiver.poll() == {"registered": 1, "rejected": 1}
+    assert receiver.poll() == {}
+    kept = _entry(receiver, first.message_id)
+    duplicate = _entry(receiver, again.message_id)
+    assert (duplicate.outcome, duplicate.error_code, duplicate.document_id) == ("rejected", "duplicate_document", None)
+    assert duplicate.acked_at is not None
+    (event,) = _audit(receiver, "axis.package_rejected")
+    assert (event["error_code"], event["existing_document_id"]) == ("duplicate_document", kept.document_id)
+    (doc,) = _documents_in(receiver)
+    assert (doc.id, doc.issuer, doc.sender_name) == (kept.document_id, DEPARTMENT, "Sở Thông tin và Truyền thông")
+    assert doc.number == (None if case == "non_numeric_number" else 31)
+
+
+# -- backoff until the sender gives up ------------------------------------------------------------
+def test_backoff_doubles_per_attempt_and_the_last_attempt_fails_for_good(tmp_path, database_url, shared_pki_dir,  # noqa: F811
+                                                                         hub):
+    """Base 0.2 s, cap 2 s, ±25 % jitter: the delays after attempts 1-4 lie in disjoint, growing
+    ranges; the fifth attempt (max_attempts) ends ``failed``, audited, and is never tried again."""
+    import time
+
+    with two_agencies(tmp_path, database_url, shared_pki_dir, hub, sender_axis={"max_attempts": 5}) as pair:
+        sender, receiver = pair
+        issue_to(sender, [GOVERNMENT])
+        (row,) = _exchanges(sender, "outgoing")
+        hub.stop()
+        delays, states = [], []
+        try:
+            for _ in range(5):
+                states += sender.send_due()
+                with sender.rt.sessions() as session:
+                    row = session.get(AxisExchange, row.id)
+                    session.expunge(row)
+                if row.state != "retrying":
+                    break
+                delays.append((row.next_attempt_at - row.updated_at).total_seconds())
+                assert sender.send_due() == []  # not due before its delay
+                time.sleep(delays[-1] + 0.05)
+        finally:
+            hub.start()
+        assert states == ["retrying"] * 4 + ["failed"]
+        for attempt, delay in enumerate(delays, start=1):
+            nominal = 0.2 * 2 ** (attempt - 1)
+            assert 0.75 * nominal - 0.01 <= delay <= 1.25 * nominal, (attempt, delays)
+        assert delays == sorted(delays) and len(set(delays)) == 4
+        assert (row.state, row.attempts, row.error_code, row.next_attempt_at) == ("failed", 5, "unavailable", None)
+        assert row.error_message.startswith("gave up after 5 attempts")
+        events = [e for e in _audit(sender, "axis.document_retrying") + _audit(sender, "axis.document_failed")
+                  if e["object_id"] == str(row.id)]
+        assert [(e["attempts"], e["error_code"]) for e in events] == [(n, "unavailable") for n in range(1, 6)]
+        assert _audit(sender, "axis.document_failed")[-1]["attempts"] == 5
+        time.sleep(2.6)  # beyond any delay: a failed row is not due again, even with the axis back
+        assert sender.send_due() == []
+        assert receiver.poll() == {}
+        assert _history(sender, row.document_id)[0]["state"] == "failed"

@@ -89,14 +89,17 @@ def _prepare_status(session: Session, settings: Settings, row: AxisStatusMessage
     exchange = session.get(AxisExchange, row.exchange_id)
     org = session.get(Organisation, exchange.organisation_id)
     seal = seal_key(session, settings, org)
-    # A status about a document we received goes to its sender; a recall (13) about our own
-    # document goes to the recipient: the axis routes status packages to ResponseFor/OrganId.
-    message = packages.status_message(org, exchange.counterpart, exchange.edxml_document_id, row.code,
+    # ResponseFor/OrganId is the original sender of the document (§1.9): the counterpart for a
+    # status about a document we received, ourselves for a recall (13) of one we sent. The status
+    # goes To the counterpart in both cases, and the hub routes it by that To.
+    original_sender = org.organ_id if exchange.direction == "outgoing" else exchange.counterpart
+    message = packages.status_message(org, original_sender, exchange.edxml_document_id, row.code,
                                       row.description, row.created_at, row.staff)
+    recipient = exchange.counterpart
     max_bytes = settings.axis.max_package_bytes
 
     def build():
-        return packages.signed_file(packages.write_status_message(message), seal, max_bytes)
+        return packages.signed_file(packages.write_status_to(message, recipient), seal, max_bytes)
 
     return _Attempt(org.organ_id, row.idempotency_key, None, build, status=True)
 

@@ -7,8 +7,15 @@ as ``rejected`` with the library's error code and acknowledged, so it cannot blo
 nothing else is written; (3) a document package has its XML signature and the PAdES signatures of
 its PDFs checked (the verdicts are stored; a failed check flags the document, it is never silently
 accepted), its attachments stored, and one transaction registers it with an arrival number, records
-the exchange and queues status 01 then 03 to the sender; a status package is applied to the
-exchange it answers; (4) the package is acknowledged.
+the exchange and queues status 01 then 03 to the sender; a second package with the same sender
+OrganId and edXML DocumentId is rejected as ``duplicate_document``; a status package is applied to
+the exchange it answers only if its code is one of §1.9 and its XML signature verifies (otherwise it
+is rejected and the exchange is left as it was); (4) the package is acknowledged.
+
+Whatever goes wrong with one package that is not our own environment failing (the database or the
+local disk unavailable: the poll then fails and is retried, nothing acknowledged) ends as a rejection
+of that package (``unprocessable_package``), recorded, audited and acknowledged: a package that
+crashes a parser or verifier must not be fetched first on every poll for ever.
 
 ``poll`` takes a listing in batches: the fetch-parse-verify-store steps run per package outside any
 transaction, then one transaction registers the batch's documents (one commit, one outbox hand-off)
@@ -29,9 +36,10 @@ from pathlib import Path
 
 from cryptography import x509
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from archive.errors import ObjectStoreUnavailableError
 from docsvc import errors
 from docsvc.audit import service as audit
 from docsvc.axis.models import AxisExchange, AxisInboxEntry, AxisStatusMessage
@@ -49,10 +57,17 @@ from docsvc.principal import SERVICE_ACTOR, Actor, Role
 from docsvc.runtime import Runtime
 from docsvc.uploads import Upload
 from inter_axis.errors import EdxmlError
-from inter_axis.model import MessageHeader, ParsedAttachment, StatusMessage
+from inter_axis.model import STATUS_CODES, MessageHeader, ParsedAttachment, StatusMessage
 from inter_axis.parse import ParsedPackage, read_package
-from inter_axis.transport import NOT_FOUND, AxisTransport, ReceivedRef, TransportError, new_idempotency_key
-from inter_axis.xmldsig import verify_package
+from inter_axis.transport import (
+    DUPLICATE_DOCUMENT,
+    NOT_FOUND,
+    AxisTransport,
+    ReceivedRef,
+    TransportError,
+    new_idempotency_key,
+)
+from inter_axis.xmldsig import SignatureCheck, verify_package
 from signing.errors import SigningError
 from signing.validation import validate_pdf
 
@@ -64,6 +79,23 @@ SEND_STATUSES = "docsvc.axis_send_statuses"
 BATCH = 50
 #: Packages fetched, parsed and verified at once: one downloads while another is checked.
 PREPARE_WORKERS = 2
+#: Rejection codes of intake's own (the others are the library's and the transport's).
+UNPROCESSABLE = "unprocessable_package"
+UNKNOWN_STATUS_CODE = "unknown_status_code"
+BAD_SIGNATURE = "bad_signature"
+#: Failures of our own environment, not of the package: the poll fails and the next one retries,
+#: since rejecting (and acknowledging) a good package because our disk is full would lose it.
+_ENVIRONMENT_FAILURES = (OperationalError, OSError, ObjectStoreUnavailableError)
+
+
+def _our_failure(exc: BaseException) -> bool:
+    """True for what no package content can cause: the database, the local disk or the object store
+    unavailable, or code that cannot run at all (an ImportError or NameError, as a half-deployed upgrade leaves;
+    rejecting every package then would throw the whole inbox away). An UnboundLocalError is a
+    NameError one branch of the code can hit on odd input: that one is the package's."""
+    if isinstance(exc, _ENVIRONMENT_FAILURES):
+        return True
+    return isinstance(exc, ImportError | NameError) and not isinstance(exc, UnboundLocalError)
 
 
 def clerk_of(org: Organisation) -> Actor:
@@ -181,7 +213,27 @@ def _fetch_and_process(rt: Runtime, org: Organisation, transport: AxisTransport,
 def _fetch_and_prepare(rt: Runtime, org: Organisation, transport: AxisTransport,
                        ref: ReceivedRef) -> str | _Incoming:
     """A document package ready to register, or the outcome of a package that needed no more (rejected,
-    status applied), already committed."""
+    status applied), already committed. Raises only for a transport or environment failure."""
+    stage = ["fetching"]
+    try:
+        return _prepare(rt, org, transport, ref, stage)
+    except TransportError:
+        raise  # the axis failed (not_found is handled inside): nothing is acknowledged, the next poll retries
+    except Exception as exc:
+        if _our_failure(exc):
+            raise  # not this package's fault: nothing is acknowledged, the next poll tries again
+        return _unprocessable(rt, org, ref, stage[0], exc)  # any crash on hostile input becomes a rejection
+
+
+def _unprocessable(rt: Runtime, org: Organisation, ref: ReceivedRef, stage: str, exc: Exception) -> str:
+    log.exception("axis package %s for %s crashed intake while %s", ref.message_id, org.organ_id, stage)
+    return _reject(rt, org, ref, UNPROCESSABLE, f"the package could not be processed ({stage}): "
+                   f"{type(exc).__name__}", stage=stage, exception=type(exc).__name__)
+
+
+def _prepare(rt: Runtime, org: Organisation, transport: AxisTransport, ref: ReceivedRef,
+             stage: list[str]) -> str | _Incoming:
+    """``_fetch_and_prepare`` without the safety net; ``stage[0]`` says how far it got."""
     with tempfile.TemporaryDirectory(prefix="docsvc-axis-in-") as directory:
         path = Path(directory) / "package.edxml"
         try:
@@ -191,6 +243,7 @@ def _fetch_and_prepare(rt: Runtime, org: Organisation, transport: AxisTransport,
             if exc.code != NOT_FOUND:
                 raise
             return _reject(rt, org, ref, exc.code, exc.message)
+        stage[0] = "parsing"
         try:
             parsed = read_package(path, spool_dir=directory, max_bytes=rt.settings.axis.max_package_bytes)
         except EdxmlError as exc:
@@ -200,9 +253,13 @@ def _fetch_and_prepare(rt: Runtime, org: Organisation, transport: AxisTransport,
             if sender != ref.from_organ_id:
                 return _reject(rt, org, ref, "sender_mismatch",
                                f"the package names {sender} as sender; the axis says {ref.from_organ_id}")
+            stage[0] = "verifying"
             if parsed.kind == "status":
-                return _apply_status(rt, org, ref, parsed)
+                check = verify_signature(rt, path, directory)
+                stage[0] = "applying the status"
+                return _apply_status(rt, org, ref, parsed, check)
             verification = verify(rt, path, parsed, directory)
+            stage[0] = "storing attachments"
             return _Incoming(ref, parsed.document.header, tuple(parsed.warnings), verification,
                              _store_attachments(rt, parsed))
 
@@ -223,11 +280,12 @@ def _commit_entry(session: Session, entry: AxisInboxEntry) -> bool:
         return False
 
 
-def _reject(rt: Runtime, org: Organisation, ref: ReceivedRef, code: str, message: str) -> str:
+def _reject(rt: Runtime, org: Organisation, ref: ReceivedRef, code: str, message: str, **detail) -> str:
     log.warning("axis package %s for %s rejected: %s %s", ref.message_id, org.organ_id, code, message)
     with rt.sessions() as session:
         audit.record(session, SERVICE_ACTOR, "axis.package_rejected", object_type="axis_message",
-                     object_id=ref.message_id, organ_id=org.organ_id, error_code=code, sender=ref.from_organ_id)
+                     object_id=ref.message_id, organ_id=org.organ_id, error_code=code, sender=ref.from_organ_id,
+                     kind=ref.kind, **detail)
         _commit_entry(session, _inbox_entry(org, ref, "rejected", error_code=code, error_message=message[:2000]))
     return "rejected"
 
@@ -265,11 +323,17 @@ def _is_pdf(attachment: ParsedAttachment) -> bool:
         return b"%PDF-" in handle.read(1024)
 
 
+def verify_signature(rt: Runtime, path: Path, spool_dir: str) -> SignatureCheck:
+    """The XML-DSig verdict over the whole package against our trust anchors."""
+    return verify_package(path, _trust(rt.settings).pem_roots, max_bytes=rt.settings.axis.max_package_bytes,
+                          spool_dir=spool_dir)
+
+
 def verify(rt: Runtime, path: Path, parsed: ParsedPackage, spool_dir: str) -> Verification:
     """The XML-DSig verdict over the whole package and the worst PAdES indication of its PDFs."""
     settings = rt.settings
     trust = _trust(settings)
-    check = verify_package(path, trust.pem_roots, max_bytes=settings.axis.max_package_bytes, spool_dir=spool_dir)
+    check = verify_signature(rt, path, spool_dir)
     indications = []
     for attachment in parsed.attachments:
         if attachment.path is None or not _is_pdf(attachment):
@@ -333,22 +397,57 @@ def queue_status(session: Session, exchange: AxisExchange, code: str, descriptio
     return message
 
 
+class _DuplicateDocument(Exception):
+    """This sender's DocumentId is already registered here (the exchange row holds it)."""
+
+    code = DUPLICATE_DOCUMENT
+
+    def __init__(self, message: str, existing_document_id: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.existing_document_id = existing_document_id
+
+
+def _refuse_known_document_id(session: Session, org: Organisation, sender: str, document_id: str) -> None:
+    """The duplicate key of a package from the axis is (sender OrganId, edXML DocumentId): unlike the
+    registration's key it does not depend on the sender's display name or a numeric CodeNumber.
+
+    The hub refuses a second *new* document under one DocumentId, but not an update or replacement,
+    and another axis may not refuse at all. On PostgreSQL the organisation's row is locked first
+    (FOR NO KEY UPDATE: documents may still reference it meanwhile) so that two pollers registering
+    the same DocumentId one after the other, each in its own transaction, cannot both miss the other
+    (SQLite's writer gate already serialises every write transaction)."""
+    session.execute(select(Organisation.id).where(Organisation.id == org.id).with_for_update(key_share=True))
+    existing = session.scalar(select(AxisExchange.document_id).where(
+        AxisExchange.organisation_id == org.id, AxisExchange.direction == "incoming",
+        AxisExchange.counterpart == sender, AxisExchange.edxml_document_id == document_id).limit(1))
+    if existing is not None:
+        raise _DuplicateDocument(f"document {document_id} from {sender} is already registered here",
+                                 existing_document_id=existing)
+
+
 def _register_in(session: Session, org: Organisation, incoming: _Incoming) -> None:
     """Register one prepared document in the caller's transaction (its inbox entry included);
-    raises ``DuplicateRegistrationError`` (the session may then be rolled back)."""
+    raises ``_DuplicateDocument`` or ``DuplicateRegistrationError`` (the session may then be rolled back)."""
     ref, header, verification = incoming.ref, incoming.header, incoming.verification
+    edxml_id = header.effective_document_id[:255]
+    _refuse_known_document_id(session, org, ref.from_organ_id, edxml_id)
     actor = clerk_of(org)
     doc = _new_document(org, header)
     session.add(doc)
     session.flush()
     audit.record(session, actor, "document.created", object_type="document", object_id=doc.id,
                  direction=doc.direction, doc_type=doc.doc_type, source="axis", message_id=ref.message_id)
-    documents.register_in_transaction(session, actor, doc.id, RegisterRequest())
+    # The issuer is the sender's OrganId, not its display name: registration's duplicate check
+    # (issuer, year, number, symbol) then survives a renamed agency and never confuses two agencies
+    # that share a name ("Sở Tư pháp" of two provinces).
+    documents.register_in_transaction(session, actor, doc.id, RegisterRequest(),
+                                      issuer=header.from_org.organ_id[:255])
     for kind, upload, note in incoming.stored:
         files_service.add_in_transaction(session, actor, doc.id, kind, upload, note=note or None)
     exchange = AxisExchange(
         organisation_id=org.id, document_id=doc.id, direction="incoming", counterpart=ref.from_organ_id,
-        edxml_document_id=header.effective_document_id[:255], state="registered", last_status="03",
+        edxml_document_id=edxml_id, state="registered", last_status="03",
         message_id=ref.message_id, signature_status=verification.signature[:32],
         pades_status=verification.pades[:32], verified=verification.verified)
     session.add(exchange)
@@ -377,33 +476,45 @@ def _register_all(rt: Runtime, org: Organisation, ready: list[_Incoming]) -> dic
                     _register_in(session, current, incoming)
                 session.commit()
             return {incoming.ref.message_id: "registered" for incoming in ready}
-        except OperationalError:
-            raise  # the database is unavailable: the next poll tries again, nothing was acked
-        except Exception:  # a duplicate, a concurrent poller, or one bad package: isolate it
+        except Exception as exc:  # a duplicate, a concurrent poller, or one bad package: isolate it
+            if _our_failure(exc):
+                raise  # e.g. the database is unavailable: the next poll tries again, nothing was acked
             log.info("axis batch of %d for %s falls back to one by one", len(ready), org.organ_id, exc_info=True)
     return {incoming.ref.message_id: _register_one(rt, org, incoming) for incoming in ready}
 
 
 def _register_one(rt: Runtime, org: Organisation, incoming: _Incoming) -> str:
+    message_id = incoming.ref.message_id
     with rt.sessions() as session:
         try:
             _register_in(session, session.get(Organisation, org.id), incoming)
             session.commit()
             return "registered"
-        except errors.DuplicateRegistrationError as exc:
+        except _DuplicateDocument as exc:
             code, message = exc.code, exc.message
-        except IntegrityError:  # another poller recorded this message first
-            return "registered"
-        except OperationalError:
-            raise  # the database is unavailable: the next poll tries again, nothing was acked
-        except (errors.DocsvcError, SQLAlchemyError, ValueError, OverflowError) as exc:
-            # A package our database cannot hold (out-of-range values, …) must not block the inbox
-            # for ever: it is rejected and acknowledged like any other invalid package.
-            log.warning("axis package %s cannot be registered: %r", incoming.ref.message_id, exc)
+            detail = {"existing_document_id": exc.existing_document_id}
+        except errors.DuplicateRegistrationError as exc:
+            code, message, detail = exc.code, exc.message, {}
+        except IntegrityError:
+            code, message, detail = None, "", {}
+        except Exception as exc:
+            if _our_failure(exc):
+                raise  # e.g. the database is unavailable: the next poll tries again, nothing was acked
+            # A package our database cannot hold (out-of-range values, …) or one that trips a bug
+            # must not block the inbox for ever: it is rejected and acknowledged like any invalid one.
+            log.warning("axis package %s cannot be registered: %r", message_id, exc, exc_info=True)
             code, message = "invalid_package", f"the package cannot be registered: {type(exc).__name__}"
+            detail = {"exception": type(exc).__name__}
     # Out of the session: its rolled-back objects must not reopen a transaction (and SQLite's write
     # lock) while the rejection is written.
-    return _reject(rt, org, incoming.ref, code, message)
+    if code is None:
+        # Most likely another poller recorded this message first; any other constraint means the
+        # package cannot be held, and acknowledging it as "registered" would lose it silently.
+        known = _known_outcomes(rt, org, [message_id]).get(message_id)
+        if known is not None:
+            return known
+        code, message = "invalid_package", "the package cannot be registered: IntegrityError"
+    return _reject(rt, org, incoming.ref, code, message, **detail)
 
 
 # -- statuses --------------------------------------------------------------------------------
@@ -416,8 +527,20 @@ def _find_exchange(session: Session, org: Organisation, status: StatusMessage) -
         AxisExchange.edxml_document_id == status.response_for.document_id))
 
 
-def _apply_status(rt: Runtime, org: Organisation, ref: ReceivedRef, parsed: ParsedPackage) -> str:
+def _apply_status(rt: Runtime, org: Organisation, ref: ReceivedRef, parsed: ParsedPackage,
+                  check: SignatureCheck) -> str:
+    """Apply a status to its exchange, or reject it leaving the exchange as it was: an unknown code
+    (it could not even be stored), or a signature that does not verify (the hub's authentication alone
+    must not be enough to, say, recall a registered document with a 13)."""
     status = parsed.status
+    about = {"status_code": status.status_code[:16], "document_id_edxml": status.response_for.document_id[:255]}
+    if status.status_code not in STATUS_CODES:
+        return _reject(rt, org, ref, UNKNOWN_STATUS_CODE,
+                       f"StatusCode {status.status_code[:16]!r} is not one of {', '.join(STATUS_CODES)}", **about)
+    if not check.valid:
+        return _reject(rt, org, ref, BAD_SIGNATURE,
+                       f"the signature of status {status.status_code} does not verify ({check.reason}); "
+                       f"the exchange is left as it was", signature=check.reason, signer=check.signer, **about)
     with rt.sessions() as session:
         org = session.get(Organisation, org.id)
         exchange = _find_exchange(session, org, status)
@@ -425,7 +548,7 @@ def _apply_status(rt: Runtime, org: Organisation, ref: ReceivedRef, parsed: Pars
             session.rollback()
             return _reject(rt, org, ref, "unknown_document",
                            f"status {status.status_code} for {status.response_for.document_id}, which was not "
-                           f"exchanged with {status.from_org.organ_id}")
+                           f"exchanged with {status.from_org.organ_id}", **about)
         exchange.last_status = status.status_code
         if status.status_code == "13" and exchange.state == "registered":
             exchange.state = "recall_requested"
@@ -435,7 +558,8 @@ def _apply_status(rt: Runtime, org: Organisation, ref: ReceivedRef, parsed: Pars
                                       message_id=ref.message_id, sent_at=datetime.now(UTC)))
         audit.record(session, SERVICE_ACTOR, "axis.status_received", object_type="document",
                      object_id=exchange.document_id, code=status.status_code, counterpart=exchange.counterpart,
-                     message_id=ref.message_id)
+                     message_id=ref.message_id, signature=check.reason, signer=check.signer,
+                     state=exchange.state)
         _commit_entry(session, _inbox_entry(org, ref, "status", exchange_id=exchange.id,
                                             warnings=list(parsed.warnings)[:100]))
     return "status"

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,7 +25,8 @@ from archive import ObjectStore
 from docsvc.documents.models import Document, DocumentFile
 from docsvc.documents.types import DOCUMENT_TYPES
 from docsvc.organisations.models import Organisation
-from inter_axis.build import write_package
+from inter_axis.build import add_organization, write_package
+from inter_axis.errors import InvalidPackageError
 from inter_axis.model import (
     AttachmentSource,
     Business,
@@ -41,8 +43,10 @@ from inter_axis.model import (
     StatusMessage,
     TraceHeader,
 )
-from inter_axis.status import write_status
-from inter_axis.validate import is_organ_id
+from inter_axis.names import q
+from inter_axis.serialize import serialize_tree
+from inter_axis.status import build_status_tree
+from inter_axis.validate import is_organ_id, validate_status
 from inter_axis.xmldsig import SigningKey, sign_package_with
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -109,7 +113,8 @@ def document_package(doc: Document, org: Organisation, recipient: tuple[str, str
 
 def status_message(org: Organisation, original_sender: str, edxml_id: str, code: str, description: str,
                    created_at: datetime, staff: str | None) -> StatusMessage:
-    """A status about document ``edxml_id`` of ``original_sender`` (for 13: about our own document)."""
+    """A status about document ``edxml_id`` of ``original_sender`` (§1.9: ResponseFor/OrganId is the
+    original sender, so for a recall 13 it is ``org`` itself)."""
     number_symbol = edxml_id.split(",", 2)[2] if edxml_id.count(",") >= 2 else edxml_id
     date_part = edxml_id.split(",")[1] if edxml_id.count(",") >= 2 else ""
     promulgation = datetime.strptime(date_part, "%Y/%m/%d").date() if date_part else None
@@ -120,6 +125,32 @@ def status_message(org: Organisation, original_sender: str, edxml_id: str, code:
         staff=StaffInfo(department="Văn thư", staff=staff or "") if staff else None,
         traces=(TraceHeader(org.organ_id, local_naive(created_at)),),
     )
+
+
+def write_status_to(status: StatusMessage, recipient: str):
+    """Write ``status`` addressed to ``recipient`` with a ``To`` after ``From``, as a document's
+    header has it. §1.9 names no To, and ResponseFor/OrganId (the original sender) cannot route a
+    status the original sender sends itself (a recall 13): the hub routes by this To, and a receiver
+    that does not know the element reads past it. (``inter_axis`` has no To on a status yet, so it
+    is added to the built tree here, before signing.)"""
+
+    def write(out) -> int:
+        problems = validate_status(status)
+        if not is_organ_id(recipient):
+            problems.append(f"To: OrganId {recipient!r} is not 000.00.00.H41 or H41.12 shaped")
+        if problems:
+            raise InvalidPackageError("; ".join(problems))
+        root = build_status_tree(status)
+        message = root.find(f"{q('edXMLEnvelope')}/{q('edXMLHeader')}/{q('MessageHeader')}")
+        holder = etree.Element("holder")
+        add_organization(holder, "To", Organization(organ_id=recipient))
+        message.find(q("From")).addnext(holder[0])
+        etree.indent(root, "  ")
+        data = serialize_tree(root)
+        out.write(data)
+        return len(data)
+
+    return write
 
 
 def sendable_files(session: Session, doc: Document) -> list[DocumentFile]:
@@ -164,10 +195,6 @@ def signed_file(write, seal: SigningKey | None, max_bytes: int) -> Iterator[tupl
 
 def write_document(package: DocumentPackage):
     return lambda out: write_package(package, out)
-
-
-def write_status_message(status: StatusMessage):
-    return lambda out: write_status(status, out)
 
 
 def _sha256(path: Path) -> str:

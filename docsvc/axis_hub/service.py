@@ -24,7 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from docsvc.axis_hub.models import HubAgency, HubDelivery, HubMessage, create_schema, utcnow
 from docsvc.axis_hub.storage import PackageStorage, PartialUpload
 from inter_axis.errors import EdxmlError
+from inter_axis.header_reader import locate
 from inter_axis.inspect import PackageSummary, inspect_package
+from inter_axis.lenient import LenientReader
+from inter_axis.model import STATUS_CODES
 from inter_axis.stream import read_tree
 from inter_axis.transport import (
     DUPLICATE_DOCUMENT,
@@ -158,7 +161,7 @@ class HubService:
             if replay is not None:
                 return replay
             summary = self._inspect(upload.path)
-            recipients = self._check(sender, summary, expect_kind)
+            recipients = self._check(sender, summary, expect_kind, upload.path)
             message_id = uuid.uuid4().hex
             storage_key = self.storage.key_for(message_id)
             self.storage.place(upload, storage_key)
@@ -206,16 +209,29 @@ class HubService:
             code = TOO_LARGE if exc.code == "oversize" else INVALID_PACKAGE
             raise TransportError(code, f"package refused: {exc}", {"reason": exc.code}) from exc
 
-    def _check(self, sender: str, summary: PackageSummary, expect_kind: str | None) -> tuple[str, ...]:
+    def _check(self, sender: str, summary: PackageSummary, expect_kind: str | None,
+               path: Path) -> tuple[str, ...]:
         if expect_kind is not None and summary.kind != expect_kind:
             raise TransportError(INVALID_PACKAGE, f"expected a {expect_kind} package, got a {summary.kind} package",
                                  {"reason": "wrong_kind"})
         if summary.from_organ_id != sender:
             raise TransportError(SENDER_MISMATCH, f"the package is from {summary.from_organ_id!r}, "
                                  f"but you are {sender}", {"from_organ_id": summary.from_organ_id})
-        recipients = tuple(summary.to_organ_ids)
+        if summary.kind == "status":
+            # Checked before anything is stored: the code goes into a two-character column, and a
+            # code outside §1.9 ("003", "999", a reserved "07") means nothing to any recipient. The
+            # reader refuses such a code already (same reason); this keeps the column safe whatever
+            # reader the summary comes from.
+            if summary.status_code not in STATUS_CODES:
+                raise TransportError(INVALID_PACKAGE, f"StatusCode {str(summary.status_code)[:16]!r} is not one of "
+                                     f"{', '.join(STATUS_CODES)}", {"reason": "unknown_status_code"})
+            recipients = self._status_recipients(sender, summary, path)
+        else:
+            recipients = tuple(summary.to_organ_ids)
         if not recipients:
             raise TransportError(INVALID_PACKAGE, "the package names no recipient", {"reason": "no_recipient"})
+        if not all(recipients):
+            raise TransportError(INVALID_PACKAGE, "a recipient has no OrganId", {"reason": "no_recipient"})
         if len(set(recipients)) != len(recipients):
             raise TransportError(INVALID_PACKAGE, "a recipient appears twice", {"reason": "duplicate_recipient"})
         if not summary.document_id or len(summary.document_id) > 200:
@@ -227,6 +243,24 @@ class HubService:
                                  {"unknown": unknown})
         self._refuse_duplicates(sender, summary, recipients)
         return recipients
+
+    def _status_recipients(self, sender: str, summary: PackageSummary, path: Path) -> tuple[str, ...]:
+        """Where a status goes. ResponseFor/OrganId is the document's original sender (§1.9), which
+        routes a receiver's status (01-06, 15, 16) but not one the original sender sends itself (a
+        recall 13): so a ``To`` in the status header, as docsvc writes it, decides; without one, a
+        status goes to the original sender, or, if that is the sender itself, to the agencies this
+        hub delivered the document to."""
+        addressed = _status_to(path, self.max_package_bytes)
+        if addressed:
+            return addressed
+        original = tuple(r for r in summary.to_organ_ids if r)
+        if original and original[0] != sender:
+            return original[:1]
+        with self.sessions() as session:
+            return tuple(session.scalars(
+                sa.select(HubDelivery.recipient).distinct()
+                .where(HubDelivery.sender == sender, HubDelivery.new_document_id == summary.document_id)
+                .order_by(HubDelivery.recipient)))
 
     def _refuse_duplicates(self, sender: str, summary: PackageSummary, recipients: tuple[str, ...]) -> None:
         new_id = _new_document_id(summary)
@@ -320,6 +354,18 @@ class HubService:
         if message is None:
             raise TransportError(NOT_FOUND, f"no message {message_id} for {agency}")
         return message
+
+
+def _status_to(path: Path, max_bytes: int) -> tuple[str, ...]:
+    """OrganIds of the ``To`` elements of a status header, in order (duplicates kept, so they are
+    refused like a document's). ``inter_axis``'s summary has no To for a status; the header is
+    small, and read again only for status packages."""
+    reader = LenientReader()
+    try:
+        envelope = locate(read_tree(path, max_bytes=max_bytes, header_only=True).root, reader)
+    except EdxmlError as exc:  # already read once by _inspect; kept for a clear refusal all the same
+        raise TransportError(INVALID_PACKAGE, f"package refused: {exc}", {"reason": exc.code}) from exc
+    return tuple(reader.text(to, "OrganId", "MessageHeader/To") for to in reader.children(envelope.message, "To"))
 
 
 def _new_document_id(summary: PackageSummary) -> str | None:

@@ -121,16 +121,18 @@ def register(session: Session, actor: Actor, document_id: int, data: RegisterReq
     return doc
 
 
-def register_in_transaction(session: Session, actor: Actor, document_id: int, data: RegisterRequest) -> Document:
+def register_in_transaction(session: Session, actor: Actor, document_id: int, data: RegisterRequest, *,
+                            issuer: str | None = None) -> Document:
     """``register`` without the commit: issuing takes the number, stamps and seals the PDF, and
-    commits once, so a failed seal gives the number back."""
+    commits once, so a failed seal gives the number back. ``issuer`` (incoming documents) is the
+    sender's identifier when the caller knows one (axis intake: its OrganId)."""
     doc = get_owned(session, actor, document_id, Role.CLERK)
     if doc.registered_at is not None:
         raise errors.DuplicateRegistrationError("document is already registered", number=doc.number,
                                                 arrival_number=doc.arrival_number)
     org = session.get(Organisation, doc.organisation_id)
     if doc.direction == Direction.INCOMING:
-        _register_incoming(session, doc)
+        _register_incoming(session, doc, issuer)
     else:
         _register_outgoing(session, doc, org, data.issued_date or today_in_vietnam())
     doc.status, doc.registered_at = Status.REGISTERED, datetime.now(UTC)
@@ -151,13 +153,17 @@ def _register_outgoing(session: Session, doc: Document, org: Organisation, issue
     doc.number = next_number(session, org.id, "outgoing", issued.year)
 
 
-def _register_incoming(session: Session, doc: Document) -> None:
-    # Appendix VI duplicate detection: same issuer, number, symbol and year as one we hold.
+def _register_incoming(session: Session, doc: Document, issuer: str | None) -> None:
+    # Appendix VI duplicate detection: same issuer, number, symbol and year as one we hold. The
+    # issuer is the sender's identifier when the caller knows it (axis intake gives the OrganId,
+    # which a renamed agency keeps and two agencies never share), else the name as printed. It is
+    # set after the query: flushed first, it would hit uq_documents_number instead of this message.
+    issuer = issuer or doc.sender_name
     duplicate = session.scalar(select(Document.id).where(
         Document.organisation_id == doc.organisation_id, Document.direction == Direction.INCOMING,
-        Document.issuer == doc.sender_name, Document.year == doc.year, Document.number == doc.number,
+        Document.issuer == issuer, Document.year == doc.year, Document.number == doc.number,
         Document.symbol == doc.symbol, Document.id != doc.id, Document.registered_at.is_not(None)))
-    doc.issuer = doc.sender_name
+    doc.issuer = issuer
     if duplicate is not None:
         raise errors.DuplicateRegistrationError("this incoming document is already registered",
                                                 existing_document_id=duplicate)

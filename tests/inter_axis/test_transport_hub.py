@@ -291,3 +291,73 @@ def test_concurrent_sends_of_one_document_deliver_one_copy(hub: Hub, tmp_path: P
         receipts[0].message_id
     ]
     assert hub.partial_uploads() == []
+
+
+@pytest.mark.parametrize("code", ["003", "999", "07"])
+def test_a_status_code_outside_the_standard_is_refused_and_nothing_is_stored(hub: Hub, tmp_path: Path, code: str):
+    """Three digits would not fit the hub's two-character column (a DataError, a 500 on PostgreSQL);
+    a reserved code (07-12, 14) means nothing to the recipient. Both are a 422 with a stable reason."""
+    before = hub.stored_packages()
+    status = status_package(tmp_path / "status.edxml", sender=GOVERNMENT, document_id=_doc_id(), code=code)
+    error = _refused(
+        lambda: hub.client(GOVERNMENT).update_status(status, idempotency_key=new_idempotency_key()), "invalid_package"
+    )
+    assert error.detail["reason"] == "unknown_status_code"
+    response = httpx.post(
+        hub.url + "/v1/messages",
+        content=status.read_bytes(),
+        headers={"Authorization": f"Bearer {hub.secrets[GOVERNMENT]}", "Idempotency-Key": new_idempotency_key(),
+                 "Content-Type": "application/xml"},
+    )
+    assert response.status_code == 422, response.text
+    assert (response.json()["error"]["code"], response.json()["error"]["detail"]["reason"]) == (
+        "invalid_package", "unknown_status_code")
+    _nothing_stored(hub, before)
+    assert hub.client(GOVERNMENT).list_agencies()  # still serving
+
+
+def test_a_status_goes_to_its_to_and_a_recall_without_one_to_the_recipients_of_the_document(hub: Hub,
+                                                                                             tmp_path: Path):
+    """ResponseFor/OrganId is the original sender (§1.9): it routes a recipient's answer, not a recall
+    13 the original sender sends itself. A To in the status decides; without one, such a recall
+    goes to every agency the hub delivered the document to; each recipient's copy has its own state."""
+    province, government, department = hub.client(PROVINCE), hub.client(GOVERNMENT), hub.client(DEPARTMENT)
+    doc_id = _doc_id()
+    province.send(document_package(tmp_path / "doc.edxml", recipients=(GOVERNMENT, DEPARTMENT), document_id=doc_id),
+                  idempotency_key=new_idempotency_key())
+
+    to_one = status_package(tmp_path / "13-to.edxml", sender=PROVINCE, original_sender=PROVINCE, document_id=doc_id,
+                            code="13", to=(DEPARTMENT,))
+    addressed = province.update_status(to_one, idempotency_key=new_idempotency_key())
+    assert addressed.recipients == (DEPARTMENT,)
+    assert addressed.message_id not in {r.message_id for r in government.list_received(1000)}
+    assert addressed.message_id not in {r.message_id for r in province.list_received(1000)}
+    department.ack(addressed.message_id)
+    assert [(d.recipient, d.state) for d in province.sent_status(addressed.message_id).deliveries] == [
+        (DEPARTMENT, "delivered")]
+
+    bare = status_package(tmp_path / "13.edxml", sender=PROVINCE, original_sender=PROVINCE, document_id=doc_id,
+                          code="13")
+    broadcast = province.update_status(bare, idempotency_key=new_idempotency_key())
+    assert sorted(broadcast.recipients) == sorted((GOVERNMENT, DEPARTMENT))
+    government.ack(broadcast.message_id)
+    states = {d.recipient: d.state for d in province.sent_status(broadcast.message_id).deliveries}
+    assert states == {GOVERNMENT: "delivered", DEPARTMENT: "pending"}
+
+    # The recipient's answer (15) needs no To: it goes to ResponseFor/OrganId, the original sender.
+    answer = status_package(tmp_path / "15.edxml", sender=GOVERNMENT, original_sender=PROVINCE, document_id=doc_id,
+                            code="15")
+    assert government.update_status(answer, idempotency_key=new_idempotency_key()).recipients == (PROVINCE,)
+
+    before = hub.stored_packages()
+    unknown = status_package(tmp_path / "13-unknown.edxml", sender=PROVINCE, original_sender=PROVINCE,
+                             document_id=doc_id, code="13", to=("000.00.99.H41",))
+    error = _refused(lambda: province.update_status(unknown, idempotency_key=new_idempotency_key()),
+                     "unknown_recipient")
+    assert error.detail["unknown"] == ["000.00.99.H41"]
+    never_sent = status_package(tmp_path / "13-never.edxml", sender=PROVINCE, original_sender=PROVINCE,
+                                document_id=_doc_id(), code="13")
+    error = _refused(lambda: province.update_status(never_sent, idempotency_key=new_idempotency_key()),
+                     "invalid_package")
+    assert error.detail["reason"] == "no_recipient"
+    _nothing_stored(hub, before)

@@ -84,10 +84,12 @@ def _client(tmp: Path, database_url: str, pki_template: Path, hub: Hub, organ_id
 
 
 @contextmanager
-def two_agencies(tmp_path: Path, database_url: str, pki_template: Path, hub: Hub) -> Iterator[tuple[Agency, Agency]]:
-    """(sender: the province with its Sở TT&TT clerk, receiver: the Government Office's clerk)."""
+def two_agencies(tmp_path: Path, database_url: str, pki_template: Path, hub: Hub,
+                 sender_axis: dict | None = None) -> Iterator[tuple[Agency, Agency]]:
+    """(sender: the province with its Sở TT&TT clerk, receiver: the Government Office's clerk);
+    ``sender_axis`` overrides the sender's axis settings (retry policy…)."""
     with second_database(database_url, tmp_path) as other_url:
-        sender_client = _client(tmp_path / "a", database_url, pki_template, hub, DEPARTMENT)
+        sender_client = _client(tmp_path / "a", database_url, pki_template, hub, DEPARTMENT, **(sender_axis or {}))
         receiver_client = _client(tmp_path / "b", other_url, pki_template, hub, GOVERNMENT)
         try:
             province = build_province(sender_client)
@@ -123,3 +125,25 @@ def issue_to(agency: Agency, recipients: list[str], pdf: bytes | None = None, su
                          json={"pin": PIN, "otp": fresh_otp(client, clerk)})
     assert issued.status_code == 201, issued.text
     return issued.json()["document"]
+
+
+def signed_status(agency: Agency, path: Path, *, code: str, document_id: str, original_sender: str,
+                  to: str, description: str = "Thu hồi văn bản điện tử") -> Path:
+    """A status package as ``agency`` sends it (built by docsvc, sealed with the organisation's seal),
+    written to ``path`` instead of being sent: tests then change its bytes."""
+    from datetime import UTC, datetime
+
+    from docsvc.axis import packages
+    from docsvc.axis.transport import seal_key
+    from docsvc.organisations.models import Organisation
+
+    with agency.rt.sessions() as session:
+        org = session.get(Organisation, agency.org_id)
+        seal = seal_key(session, agency.rt.settings, org)
+        session.commit()
+        message = packages.status_message(org, original_sender, document_id, code, description,
+                                          datetime.now(UTC), "Trần Thị Bình")
+    with packages.signed_file(packages.write_status_to(message, to), seal,
+                              agency.rt.settings.axis.max_package_bytes) as (signed, _sha256):
+        shutil.copyfile(signed, path)
+    return path

@@ -103,6 +103,58 @@ class Hub:
     def partial_uploads(self) -> list[Path]:
         return sorted((self.data_dir / "incoming").glob("*.part"))
 
+    def _engine(self) -> sa.Engine:
+        return sa.create_engine(self.database_url or f"sqlite:///{self.data_dir / 'hub.sqlite3'}")
+
+    def deliveries(self, recipient: str, kind: str | None = None) -> list[tuple[str, str, str]]:
+        """(message id, kind, state) of every delivery to ``recipient``, read from the hub's own database."""
+        from docsvc.axis_hub.models import HubDelivery, HubMessage
+
+        query = (sa.select(HubMessage.id, HubMessage.kind, HubDelivery.state)
+                 .join(HubDelivery, HubDelivery.message_id == HubMessage.id)
+                 .where(HubDelivery.recipient == recipient).order_by(HubMessage.received_at, HubMessage.id))
+        if kind is not None:
+            query = query.where(HubMessage.kind == kind)
+        engine = self._engine()
+        try:
+            with engine.connect() as conn:
+                return [tuple(row) for row in conn.execute(query)]
+        finally:
+            engine.dispose()
+
+    def deliver_unchecked(self, package: Path, *, sender: str, recipient: str, kind: str) -> str:
+        """Put ``package`` in ``recipient``'s inbox without the hub's checks, as another axis that does
+        not check (or an older hub) would deliver it; returns its message id. Written the way the hub
+        writes (file first, then the rows), so the running hub lists and serves it."""
+        import hashlib
+
+        from docsvc.axis_hub.models import HubDelivery, HubMessage, utcnow
+
+        data = package.read_bytes()
+        message_id = uuid.uuid4().hex
+        key = f"{message_id[:2]}/{message_id}.edxml"
+        target = self.data_dir / "packages" / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        engine = self._engine()
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.insert(HubMessage).values(
+                    id=message_id, sender=sender, idempotency_key=f"unchecked-{message_id}", kind=kind,
+                    document_id="unchecked", business_type=None, status_code=None, size=len(data),
+                    sha256=hashlib.sha256(data).hexdigest(), storage_key=key, received_at=utcnow()))
+                conn.execute(sa.insert(HubDelivery).values(message_id=message_id, recipient=recipient, sender=sender,
+                                                           new_document_id=None, state="pending"))
+        finally:
+            engine.dispose()
+        return message_id
+
+    def content_fetches(self, message_id: str) -> int:
+        """How often the package's bytes were downloaded, from the hub's access log (all its runs)."""
+        logs = sorted(self.data_dir.parent.glob(f"hub-{self.port}-*.log"))
+        return sum(path.read_text(errors="replace").count(f"GET /v1/messages/{message_id}/content ")
+                   for path in logs)
+
 
 def new_hub(tmp_path: Path, database_url: str | None = None, max_package_bytes: int = 8 * 1024**2) -> Hub:
     """A hub (not yet started) with the province, a department and the Government Office registered."""
@@ -139,13 +191,20 @@ def document_package(path: Path, *, sender: str = PROVINCE, recipients: tuple[st
 
 
 def status_package(path: Path, *, sender: str = GOVERNMENT, original_sender: str = PROVINCE,
-                   document_id: str | None = None, code: str = "03") -> Path:
-    """``status_03.edxml`` from ``sender`` about ``original_sender``'s document."""
+                   document_id: str | None = None, code: str = "03", to: tuple[str, ...] = ()) -> Path:
+    """``status_03.edxml`` from ``sender`` about ``original_sender``'s document; ``to`` adds a ``To``
+    per OrganId after ``From`` (as docsvc addresses its statuses; §1.9 itself names none)."""
     tree = etree.parse(str(EXAMPLES / "status_03.edxml"))
     tree.find(".//e:From/e:OrganId", NS).text = sender
     tree.find(".//e:ResponseFor/e:OrganId", NS).text = original_sender
     tree.find(".//e:ResponseFor/e:DocumentId", NS).text = document_id or f"{original_sender},2025/03/14,12/CT-UBND"
     tree.find(".//e:StatusCode", NS).text = code
+    anchor = tree.find(".//e:MessageHeader/e:From", NS)
+    for organ_id in to:
+        element = etree.Element(f"{{{NS['e']}}}To")
+        etree.SubElement(element, f"{{{NS['e']}}}OrganId").text = organ_id
+        anchor.addnext(element)
+        anchor = element
     tree.write(str(path), xml_declaration=True, encoding="UTF-8")
     return path
 
