@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,8 +238,16 @@ def _translated_errors(what: str) -> Iterator[None]:
 
 async def async_sign_pdf(input: PdfSource, output: PdfSource, key: KeyBackend, spec: SignatureSpec, *,
                          timestamper: TimeStamper | None = None,
-                         validation_context: ValidationContext | None = None) -> None:
+                         validation_context: ValidationContext | None = None,
+                         prepare: Callable[[IncrementalPdfFileWriter], None] | None = None) -> None:
     """Sign ``input`` into ``output`` (paths or binary streams) as an incremental update.
+
+    ``prepare`` makes changes in the signature's own revision, before it is signed, so the signature
+    covers them: e.g. filling in the number and date an issuing seal must cover. A separate revision
+    filled before a *locking* signature would do too, but pyHanko then counts the filled fields'
+    appearance streams as touched at every later revision (its in-place appearance rule compares the
+    stream's last change with the revision being checked for equality), and archive timestamps would
+    break the lock.
 
     ``output`` may not be the same file as ``input``. Raises InvalidPdfError/EncryptedPdfError for
     unusable input, KeyUnavailableError for an unusable key, SigningError otherwise."""
@@ -248,6 +256,9 @@ async def async_sign_pdf(input: PdfSource, output: PdfSource, key: KeyBackend, s
     with ExitStack() as stack:
         in_stream = stack.enter_context(input_stream(input))
         writer = open_writer(in_stream)
+        if prepare is not None:
+            with _translated_errors("the PDF could not be prepared for signing"):
+                prepare(writer)
         pdf_signer, params = _pdf_signer(writer, key.signer(), key.certificate, spec, timestamper,
                                          validation_context)
         if isinstance(output, (str, os.PathLike)):
@@ -266,10 +277,11 @@ async def async_sign_pdf(input: PdfSource, output: PdfSource, key: KeyBackend, s
 
 
 def sign_pdf(input: PdfSource, output: PdfSource, key: KeyBackend, spec: SignatureSpec, *,
-             timestamper: TimeStamper | None = None, validation_context: ValidationContext | None = None) -> None:
+             timestamper: TimeStamper | None = None, validation_context: ValidationContext | None = None,
+             prepare: Callable[[IncrementalPdfFileWriter], None] | None = None) -> None:
     """Synchronous ``async_sign_pdf``, for workers and scripts (not inside a running event loop)."""
     asyncio.run(async_sign_pdf(input, output, key, spec, timestamper=timestamper,
-                               validation_context=validation_context))
+                               validation_context=validation_context, prepare=prepare))
 
 
 @contextmanager

@@ -627,11 +627,21 @@ async def _revocation(status, contexts: _Contexts, moment: datetime, embedded: _
     return RevocationCheck("unknown", at, next(iter(verdicts), "none"), later)
 
 
+def _certifies(sig: EmbeddedPdfSignature) -> bool:
+    """A certification signature carries a DocMDP transform reference (ISO 32000 12.8.2.2). pyHanko's
+    ``docmdp_level`` also reports the ``/P`` of an approval signature's field lock, which is not one."""
+    try:
+        references = sig.sig_object.get("/Reference") or ()
+        return any(ref.get_object().get("/TransformMethod") == "/DocMDP" for ref in references)
+    except PARSE_ERRORS:
+        return False
+
+
 async def _validate_one(sig: EmbeddedPdfSignature, contexts: _Contexts, dss: _DssHistory,
                         doc_ts_revs: Sequence[int]) -> SignatureResult:
     is_doc_ts = sig.sig_object_type == "/DocTimeStamp"
-    docmdp = sig.docmdp_level
-    kind = "document-timestamp" if is_doc_ts else ("certification" if docmdp is not None else "signature")
+    docmdp = sig.docmdp_level  # a certification's DocMDP, or the /P of an approval signature's field lock
+    kind = "document-timestamp" if is_doc_ts else ("certification" if _certifies(sig) else "signature")
     base = dict(field_name=str(sig.field_name), kind=kind, signed_revision=int(sig.signed_revision),
                 docmdp_permission=docmdp.name if docmdp is not None else None)
     signer_cert = _safe_signer_cert(sig)
@@ -663,7 +673,9 @@ async def _validate_one(sig: EmbeddedPdfSignature, contexts: _Contexts, dss: _Ds
                                        now.revocation_details)
     except PARSE_ERRORS:  # odd revocation data must not turn the verdict into a format failure
         revocation = RevocationCheck("unknown", _iso(moment), "none")
-    indication, sub = _verdict(status, certification=kind == "certification", proven_time=proven)
+    # A certification and a locking approval signature both forbade later changes: breaking either is
+    # a failure, not merely a suspicion.
+    indication, sub = _verdict(status, certification=docmdp is not None, proven_time=proven)
     level_name, permitted, suspicious = _modifications(status)
     if is_doc_ts:
         ts_time, ts_ok, signing_time, level = status.timestamp, status.intact and status.valid and status.trusted, \

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -94,10 +95,12 @@ def _materialise(store: ObjectStore, row: DocumentFile, path: Path) -> Path:
     return path
 
 
-def _sign_file(settings: Settings, src: Path, dst: Path, key: KeyBackend, spec: SignatureSpec) -> None:
+def _sign_file(settings: Settings, src: Path, dst: Path, key: KeyBackend, spec: SignatureSpec,
+               prepare: Callable[[IncrementalPdfFileWriter], None] | None = None) -> None:
     trust = signing_trust(settings, spec.level, key.certificate)
     try:
-        sign_pdf(src, dst, key, spec, timestamper=trust.timestamper, validation_context=trust.validation_context)
+        sign_pdf(src, dst, key, spec, timestamper=trust.timestamper, validation_context=trust.validation_context,
+                 prepare=prepare)
     except InvalidPdfError as exc:
         raise errors.SigningFailedError(f"the version cannot be signed: {exc}", reason="invalid_pdf") from exc
     except SigningError as exc:
@@ -249,11 +252,7 @@ def issue(session: Session, settings: Settings, store: ObjectStore, actor: Actor
             with src.open("rb") as handle:
                 stamped = stamping.has_registration_fields(handle)
             registration = (f"Số: {number}", _date_line(org, doc))
-            if stamped:
-                with src.open("rb") as handle, (work / "stamped.pdf").open("wb") as out:
-                    stamping.fill_registration_fields(handle, out, dict(zip(
-                        (stamping.NUMBER_FIELD, stamping.DATE_FIELD), registration, strict=True)))
-                src = work / "stamped.pdf"
+            values = dict(zip((stamping.NUMBER_FIELD, stamping.DATE_FIELD), registration, strict=True))
             image = cached_png(settings.pki_path / "images", "seal", org.name)
             # A version signed elsewhere before docsvc could add its number/date fields cannot take
             # them now without breaking that signature: the seal itself then shows number and date,
@@ -261,7 +260,11 @@ def issue(session: Session, settings: Settings, store: ObjectStore, actor: Actor
             spec = build_spec(src, profile="organisation", level=level, certificate=backend.certificate,
                               image_path=image, reason=f"Ban hành văn bản số {number}",
                               caption=() if stamped else registration, lock=body.lock_document)
-            _sign_file(settings, src, work / "out.pdf", backend, spec)
+            # Number and date are filled in the seal's own revision: the seal covers them (Decree 30
+            # Art. 15.3: the agency signs after they are assigned), and a locking seal stays intact
+            # when archive timestamps are added later.
+            _sign_file(settings, src, work / "out.pdf", backend, spec,
+                       prepare=(lambda writer: stamping.fill_in(writer, values)) if stamped else None)
             upload = _put(store, work / "out.pdf", source.filename)
             _require_latest(session, doc, source)  # nobody signed or uploaded a newer version meanwhile
             doc.status = Status.ISSUED

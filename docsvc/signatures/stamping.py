@@ -5,8 +5,8 @@ pyHanko's difference policy permits after an approval signature. Annotations are
 treats any new annotation as an unexplained change), but filling form fields is (FORM_FILLING).
 So: before a person signs a not-yet-issued version, :func:`add_registration_fields` adds two
 empty, read-only text fields (:data:`NUMBER_FIELD`, :data:`DATE_FIELD`) in an unsigned update;
-at issue time :func:`fill_registration_fields` sets their values and appearance streams (drawn
-with the embedded Vietnamese font), then the seal signs."""
+at issue time :func:`fill_in` sets their values and appearance streams (drawn with the embedded
+Vietnamese font) in the seal's own revision, so the seal covers them."""
 
 from __future__ import annotations
 
@@ -115,10 +115,9 @@ def add_registration_fields(source: BinaryIO, output: BinaryIO, page: int = 0) -
     writer.write(output)
 
 
-def fill_registration_fields(source: BinaryIO, output: BinaryIO, values: dict[str, str]) -> None:
-    """Write ``source`` plus an incremental update setting the registration fields' values and
-    appearances (a form-filling change, permitted after approval signatures)."""
-    writer = open_writer(source)
+def fill_in(writer: IncrementalPdfFileWriter, values: dict[str, str]) -> None:
+    """Set the registration fields' values and appearances in ``writer``'s pending revision (the
+    issuing seal passes this to ``signing.pades.sign_pdf(prepare=…)``, so it covers them)."""
     fields = _fields(writer)
     missing = set(values) - set(fields)
     if missing:
@@ -133,4 +132,3 @@ def fill_registration_fields(source: BinaryIO, output: BinaryIO, values: dict[st
         field[pdf_name("/V")] = pdf_string(text)
         field[pdf_name("/AP")] = generic.DictionaryObject({pdf_name("/N"): stamp.register()})
         writer.update_container(field)
-    writer.write(output)

@@ -245,8 +245,6 @@ def test_a_lock_contradicting_the_certification_is_refused(tmp_path, people, tru
         sign_pdf(out, tmp_path / "again.pdf", key, SignatureSpec())
 
 
-@pytest.mark.xfail(strict=True, reason="signing/validation.py takes every signature with a DocMDP value for a "
-                                       "certification; an approval signature's /Lock /P is not one")
 def test_the_locking_seal_is_reported_as_an_approval_signature(tmp_path, people, trust):
     sealed = _chain(tmp_path, people, trust)
     assert _by_field(validate_pdf(sealed, trust=trust))["OrganisationSignature1"].kind == "signature"
