@@ -19,6 +19,7 @@ from docsvc.pdfgen import (
     find_serif_font,
     render_document,
 )
+from tests.support.tools import require_file
 
 CORPUS_FILE = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "quang-dien-chi-thi-12-ct-ubnd.txt"
 #: The same sentence as in the corpus file, for checkouts without shared/ beside them.
@@ -102,8 +103,7 @@ def test_date_line_pads_days_below_10_and_months_below_3():
 
 
 def test_noto_serif_is_preferred_when_installed():
-    if not Path("/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf").is_file():
-        pytest.skip("fonts-noto-core is not installed")
+    require_file("/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf", "fonts-noto-core")
     assert find_serif_font().regular.name == "NotoSerif-Regular.ttf"
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from signing.keys import FileKeyBackend
+from tests.support.tools import require_command, require_file
 
 ORG = "Sở Thông tin và Truyền thông tỉnh Nghệ An"
 NOW = dt.datetime.now(dt.UTC)
@@ -188,8 +188,7 @@ def timestamper(pki):
 @pytest.fixture(scope="session")
 def nss_db(pki, tmp_path_factory) -> str:
     """An NSS database trusting our test root, for ``pdfsig -nssdir``."""
-    if shutil.which("certutil") is None:
-        pytest.skip("certutil (libnss3-tools) is not installed")
+    require_command("certutil", "libnss3-tools")
     path = tmp_path_factory.mktemp("nssdb")
     subprocess.run(["certutil", "-N", "-d", f"sql:{path}", "--empty-password"], check=True, capture_output=True)
     for nick, issued, trust in (("test-root", pki.root, "CT,C,C"), ("test-ca", pki.ca, ",,")):
@@ -242,8 +241,7 @@ def dev_pki_served(dev_server, dev_pki):
 @pytest.fixture(scope="session")
 def dev_nss(dev_pki, tmp_path_factory) -> str:
     """An NSS database trusting the dev root, for ``pdfsig -nssdir``."""
-    if shutil.which("certutil") is None:
-        pytest.skip("certutil (libnss3-tools) is not installed")
+    require_command("certutil", "libnss3-tools")
     path = tmp_path_factory.mktemp("dev-nss")
     subprocess.run(["certutil", "-N", "-d", f"sql:{path}", "--empty-password"], check=True, capture_output=True)
     for nick, cert, flags in (("dev-root", dev_pki.root.cert, "CT,C,C"), ("dev-ca", dev_pki.issuing.cert, ",,")):
@@ -267,8 +265,8 @@ class SoftHsmToken:
 @pytest.fixture(scope="session")
 def softhsm_token(tmp_path_factory, pki) -> Iterator[SoftHsmToken]:
     """A fresh SoftHSM2 token in a temp dir, holding an RSA-2048 and a P-256 key with their certs."""
-    if not (shutil.which("softhsm2-util") and os.path.exists(SOFTHSM_MODULE)):
-        pytest.skip("SoftHSM2 is not installed")
+    require_command("softhsm2-util", "softhsm2")
+    require_file(SOFTHSM_MODULE, "softhsm2")
     root = tmp_path_factory.mktemp("softhsm")
     (root / "tokens").mkdir()
     conf = root / "softhsm2.conf"

@@ -30,6 +30,7 @@ from signing.interfaces import AppearanceSpec, SignatureSpec
 from signing.pades import sign_pdf
 from signing.profiles import ProfileRequest, signature_spec
 from tests.support.pdfs import tiny_pdf, vietnamese_pdf
+from tests.support.tools import require_file
 
 ORG = "Sở Thông tin và Truyền thông tỉnh Nghệ An"  # the test PKI's organisation (tests/signing/conftest.py)
 SIGNER = "Nguyễn Văn An"
@@ -211,8 +212,7 @@ def test_a_font_without_vietnamese_glyphs_is_caught(tmp_path, rsa_key):
     """Noto Sans Math has Latin letters but no Vietnamese ones: ễ, ă, ơ … are drawn as .notdef.
     OCR of the pixels must notice on its own, whatever the text layer says."""
     font = "/usr/share/fonts/truetype/noto/NotoSansMath-Regular.ttf"
-    if not os.path.isfile(font):
-        pytest.skip("fonts-noto-core without Noto Sans Math")
+    require_file(font, "fonts-noto-core")
     src, out = tmp_path / "in.pdf", tmp_path / "out.pdf"
     src.write_bytes(tiny_pdf())
     box = (100.0, 500.0, 400.0, 560.0)
