@@ -30,6 +30,16 @@ class SignerRead(BaseModel):
     subject: str
 
 
+class RevocationRead(BaseModel):
+    status: str
+    """``good``, ``revoked``, ``unknown`` (no usable data) or ``not_checked`` (no trusted chain)."""
+    checked_at: str | None
+    """The moment the status is about: the signing time a timestamp proves, else validation time."""
+    source: str
+    """``embedded`` (DSS / the signature's CMS), ``fetched`` (online now) or ``none``."""
+    revoked_at: str | None = None
+
+
 class SignatureResultRead(BaseModel):
     field_name: str
     kind: str
@@ -38,6 +48,12 @@ class SignatureResultRead(BaseModel):
     intact: bool
     valid: bool
     trusted: bool
+    """Chains to a trusted root and passed the revocation policy (both below, separately)."""
+    chain_trusted: bool
+    """The signer's certificate chains to a configured trusted root."""
+    trust_root: str | None
+    """That root's subject."""
+    revocation: RevocationRead
     signer: SignerRead | None
     signing_time: str | None
     timestamp_time: str | None
@@ -61,6 +77,9 @@ class ValidationSummaryRead(BaseModel):
     passed: int
     failed: int
     indeterminate: int
+    chains_trusted: int
+    revocation: dict[str, int]
+    """How many signatures have each revocation status."""
 
 
 class ValidationReportRead(BaseModel):
