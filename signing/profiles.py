@@ -14,6 +14,7 @@ the latest personal signature's widget (for the seal), or the top-right corner."
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -49,6 +50,12 @@ TIMES_COMPATIBLE_FONTS = (
     "/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf",   # fonts-liberation (2.x)
     "/usr/share/fonts/truetype/croscore/Tinos-Regular.ttf",               # fonts-croscore
 )
+MAX_COORDINATE = 14400.0
+"""The largest page dimension PDF allows (200 inches), in points: no box lies beyond it."""
+SIDE_BY_SIDE_BELOW = 60.0
+"""personal: a box between position and name lower than this (pt) gets its details beside the image."""
+SIDE_BY_SIDE_WIDTH = 230.0
+"""personal: the width (pt) of such a box, so the details stay legible (about 6-7 pt)."""
 TEXT_STAMP_SIZE = 10.0
 """Decree 30: the attachment/copy stamp text is Times New Roman 10 pt, black."""
 
@@ -160,6 +167,9 @@ def _check_request(request: ProfileRequest) -> None:
                            f"unknown copy form {request.copy_form!r}; use one of {', '.join(COPY_FORMS)}")
     if request.box is not None:
         x1, y1, x2, y2 = request.box
+        if not all(math.isfinite(v) and abs(v) <= MAX_COORDINATE for v in request.box):
+            raise ProfileError("invalid_box", f"box {request.box} must be finite PDF points within "
+                                              f"±{MAX_COORDINATE:.0f}")
         if not (x2 > x1 and y2 > y1):
             raise ProfileError("invalid_box", f"box {request.box} must be (x1, y1, x2, y2) with x2 > x1 and y2 > y1")
 
@@ -279,13 +289,21 @@ def _matrix(value) -> Matrix:
     return tuple(float(v) for v in value) if value is not None else _IDENTITY  # type: ignore[return-value]
 
 
-def _images_in_form(form, ctm: Matrix, depth: int = 0) -> list[tuple[float, float, float, float]]:
+_MAX_FORMS_READ = 64
+"""Form XObjects one appearance may make us parse: a form drawing another k times, nested, would
+otherwise cost k**depth parses (an appearance crafted to stall signing)."""
+
+
+def _images_in_form(form, ctm: Matrix, depth: int = 0, budget: list[int] | None = None
+                    ) -> list[tuple[float, float, float, float]]:
     """Page-space bounds of every image a form XObject draws, following nested forms. ``ctm``
-    maps the form's own space to the page."""
+    maps the form's own space to the page; ``budget`` counts the forms still allowed to be read."""
     from pyhanko.pdf_utils.content_stream_parser import parse_content_stream
 
-    if depth > 8:  # a form drawing itself, or absurd nesting: give up on this branch
+    budget = [_MAX_FORMS_READ] if budget is None else budget
+    if depth > 8 or budget[0] <= 0:  # a form drawing itself, absurd nesting or fan-out: give up here
         return []
+    budget[0] -= 1
     resources = form.get("/Resources")
     xobjects = resources.get_object().get("/XObject") if resources is not None else None
     xobjects = xobjects.get_object() if xobjects is not None else {}
@@ -302,7 +320,7 @@ def _images_in_form(form, ctm: Matrix, depth: int = 0) -> list[tuple[float, floa
             if xobject.get("/Subtype") == "/Image":
                 found.append(_bounds(ctm, 0.0, 0.0, 1.0, 1.0))  # an image fills the unit square
             elif xobject.get("/Subtype") == "/Form":
-                found += _images_in_form(xobject, _concat(_matrix(xobject.get("/Matrix")), ctm), depth + 1)
+                found += _images_in_form(xobject, _concat(_matrix(xobject.get("/Matrix")), ctm), depth + 1, budget)
     return found
 
 
@@ -406,6 +424,11 @@ def _personal(doc: _Document, request: ProfileRequest, cert: x509.Certificate) -
         raise ProfileError("no_placement", f"no room between the line above and {anchor!r} "
                                            f"({top - bottom:.0f} pt); give an explicit box")
     width = max(x2 - x1 + 40.0, 150.0)
+    if lines and top - bottom < SIDE_BY_SIDE_BELOW:
+        # A third of a short box would print the details in 3-4 pt type: put them beside the image
+        # in a wider box instead (the signature block spans the right half of an A4 page).
+        width = max(width, SIDE_BY_SIDE_WIDTH)
+        style.update(image_box=(0.0, 0.0, 0.42, 1.0), text_box=(0.42, 0.0, 1.0, 1.0), text_align="left")
     centre = (x1 + x2) / 2
     return AppearanceSpec(page=match.page, box=(centre - width / 2, bottom, centre + width / 2, top), **style)
 

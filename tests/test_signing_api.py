@@ -249,3 +249,15 @@ def test_malformed_placement_is_a_validation_error(setup, box):
     response = _sign(client, leader, doc, level="B-B", **body)
     assert (response.status_code, response.json()["error"]["code"]) == (422, "validation_failed")
     assert _counts(client)[1] == 0
+
+
+@pytest.mark.parametrize("raw", ['[0, 0, Infinity, 10]', '[0, 0, NaN, 10]', '[0, 0, 1e9, 10]'])
+def test_a_box_beyond_any_page_is_a_validation_error(setup, raw):
+    """JSON parsers accept Infinity and NaN: they, and boxes larger than any PDF page, are a 422."""
+    client, _, leader = setup
+    doc = new_document_with_version(client, leader)
+    body = f'{{"pin": "{PIN}", "otp": "{fresh_otp(client, leader)}", "level": "B-B", "box": {raw}}}'
+    response = client.post(f"/documents/{doc}/versions/1/sign", content=body,
+                           headers={**leader.headers, "Content-Type": "application/json"})
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "validation_failed")
+    assert _counts(client)[1] == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +32,10 @@ class KeyRead(BaseModel):
     created_at: datetime
 
 
+Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-14400, le=14400)]
+"""A PDF coordinate in points; PDF pages are at most 14,400 pt (200 in) on a side."""
+
+
 class Placement(BaseModel):
     """Where a visible signature goes when the default (found from the page) is not wanted: an
     explicit box, or an anchor text to place against, optionally on one page."""
@@ -40,7 +44,7 @@ class Placement(BaseModel):
     """Text on the page to place against (default: the signer's name from the certificate)."""
     page: int | None = Field(default=None, ge=-1000, le=10000)
     """Zero-based page; negative counts from the end (-1 = last page)."""
-    box: tuple[float, float, float, float] | None = None
+    box: tuple[Coordinate, Coordinate, Coordinate, Coordinate] | None = None
     """``[x1, y1, x2, y2]`` in PDF points, origin bottom left; wins over anchor_text."""
 
 

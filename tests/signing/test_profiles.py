@@ -306,3 +306,50 @@ def test_stream_input_is_left_where_it_was(rsa_key):
     stream.seek(7)
     spec = signature_spec(stream, ProfileRequest("attachment", number_symbol="05/BNV-VP"), rsa_key.certificate)
     assert stream.tell() == 7 and spec.field_name == "AttachmentSignature1"
+
+
+def test_a_fan_out_appearance_cannot_stall_seal_placement():
+    """An appearance whose form draws another form ten times, nine levels deep, would take 10**9
+    content-stream parses to walk; the walk is budgeted, so placement answers at once."""
+    import time
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from signing.profiles import drawn_image_rect
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(tiny_pdf()))
+
+    def form(content: bytes, child=None):
+        resources = generic.DictionaryObject()
+        if child is not None:
+            resources["/XObject"] = generic.DictionaryObject({generic.NameObject("/F"): child})
+        return writer.add_object(generic.StreamObject(
+            {generic.NameObject("/Type"): generic.NameObject("/XObject"),
+             generic.NameObject("/Subtype"): generic.NameObject("/Form"),
+             generic.NameObject("/BBox"): generic.ArrayObject([generic.FloatObject(v) for v in (0, 0, 100, 50)]),
+             generic.NameObject("/Resources"): resources}, stream_data=content))
+
+    child = form(b"")
+    for _ in range(9):
+        child = form(b"/F Do\n" * 10, child)
+    widget_ref = writer.add_object(generic.DictionaryObject({generic.NameObject("/AP"): generic.DictionaryObject(
+        {generic.NameObject("/N"): child})}))
+    out = io.BytesIO()
+    writer.write(out)
+    # Read back, as placement reads a document: streams then know where they live.
+    widget = PdfFileReader(out, strict=False).get_object(widget_ref.reference)
+    start = time.perf_counter()
+    assert drawn_image_rect(widget, (0.0, 0.0, 100.0, 50.0)) is None  # no image: the widget box is used
+    assert time.perf_counter() - start < 5  # unbudgeted, this walk does not finish in any useful time
+
+
+@pytest.mark.parametrize("box", [(0.0, 0.0, float("inf"), 10.0), (0.0, 0.0, float("nan"), 10.0),
+                                 (0.0, 0.0, 1e9, 10.0)])
+def test_a_box_beyond_any_page_is_invalid(box, tmp_path, rsa_key):
+    pdf = tmp_path / "in.pdf"
+    pdf.write_bytes(tiny_pdf())
+    with pytest.raises(ProfileError) as raised:
+        signature_spec(pdf, ProfileRequest("attachment", number_symbol="1/QĐ-UBND", box=box), rsa_key.certificate)
+    assert raised.value.code == "invalid_box"

@@ -185,10 +185,18 @@ def test_personal_details_render_in_vietnamese(doc, tmp_path, rsa_key):
     spec = _sign(doc, out, rsa_key, ProfileRequest("personal", image_path=str(image), signing_time=WHEN))
 
     box = spec.appearance.box
-    # Only the details band under the signature image: the blue strokes above are no text, and
-    # the page's own copy of the name sits right under the box.
-    band = (box[0], box[1], box[2], box[1] + (box[3] - box[1]) * spec.appearance.text_box[3])
+    # Only the details' own area of the box (beside or under the signature image): the blue strokes
+    # are no text, and the page's own copy of the name sits right under the box.
+    tx1, ty1, tx2, ty2 = spec.appearance.text_box
+    width, height = box[2] - box[0], box[3] - box[1]
+    band = (box[0] + width * tx1, box[1] + height * ty1, box[0] + width * tx2, box[1] + height * ty2)
     assert rendering_problems(out, spec.appearance.page, band, [SIGNER, ORG, WHEN_TEXT], box, tmp_path) == []
+    # Legible on paper: each details line is at least 5 pt high as drawn (a third of the short box
+    # between position and name used to squeeze them to about 3 pt).
+    text = page_text(str(out), spec.appearance.page)
+    for line in (SIGNER, ORG, WHEN_TEXT):
+        found = _text_line(text, line, band)
+        assert found is not None and found.rect[3] - found.rect[1] >= 5.0, (line, found)
 
 
 def test_attachment_stamp_renders_number_symbol_and_time(doc, tmp_path, rsa_key):
