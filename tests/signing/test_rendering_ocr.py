@@ -15,7 +15,6 @@ import csv
 import difflib
 import io
 import os
-import shutil
 import subprocess
 import unicodedata
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from signing.interfaces import AppearanceSpec, SignatureSpec
 from signing.pades import sign_pdf
 from signing.profiles import ProfileRequest, signature_spec
 from tests.support.pdfs import tiny_pdf, vietnamese_pdf
-from tests.support.tools import require_file
+from tests.support.tools import require_command, require_file
 
 ORG = "Sở Thông tin và Truyền thông tỉnh Nghệ An"  # the test PKI's organisation (tests/signing/conftest.py)
 SIGNER = "Nguyễn Văn An"
@@ -44,8 +43,7 @@ Rect = tuple[float, float, float, float]
 
 @pytest.fixture(scope="module", autouse=True)
 def tesseract() -> None:
-    if shutil.which("tesseract") is None:
-        pytest.fail("tesseract is not installed: run scripts/system-deps.sh (tesseract-ocr, tesseract-ocr-vie)")
+    require_command("tesseract", "tesseract-ocr")
     langs = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True).stdout.split()
     if "vie" not in langs:
         pytest.fail("tesseract has no Vietnamese model: run scripts/system-deps.sh (tesseract-ocr-vie)")
