@@ -20,6 +20,8 @@ from docsvc.principal import Actor
 
 GENESIS = "0" * 64
 _LOCK_KEY = 0x646F6373  # "docs": the advisory lock that serialises chain appends on PostgreSQL
+#: ``session.info`` key of the chain's tail as the current transaction left it (see ``_tail``).
+_TAIL = "docsvc.audit_tail"
 
 
 def _timestamp(value: datetime) -> str:
@@ -58,11 +60,9 @@ def record(
     **detail: Any,
 ) -> AuditEvent:
     """Append an event in the caller's transaction: it commits or rolls back with the change."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-    last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    last_seq, last_hash = _tail(session)
     event = AuditEvent(
-        seq=(last.seq + 1) if last else 1,
+        seq=last_seq + 1,
         occurred_at=datetime.now(UTC),
         actor_type=actor.kind,
         actor_id=actor.id,
@@ -72,12 +72,35 @@ def record(
         object_type=object_type,
         object_id=None if object_id is None else str(object_id),
         detail=detail,
-        prev_hash=last.hash if last else GENESIS,
+        prev_hash=last_hash,
     )
     event.hash = event_hash(event)
+    # Written now, not at the caller's next flush: an expunge_all() before the commit (delivery does
+    # one) must not drop an event whose seq the next append already follows.
     session.add(event)
     session.flush()
+    session.info[_TAIL] = (session.get_transaction(), session.get_nested_transaction(), event.seq, event.hash)
     return event
+
+
+def _tail(session: Session) -> tuple[int, str]:
+    """(seq, hash) of the chain's last event: read under the chain's lock at the first append of a
+    transaction, then carried from one append to the next in memory. One registration appends ~6
+    events in one transaction, and the SELECT of the tail was the costliest part of each append.
+
+    The cache is valid while the same transaction (and savepoint) is open: the lock taken at the
+    first append (SQLite's write lock from BEGIN, PostgreSQL's transaction-scoped advisory lock) keeps
+    any other writer off the chain until it ends. A commit, a rollback, or entering or leaving a
+    savepoint (whose rollback would take our appends with it) gives other transaction objects, so
+    the tail is read again."""
+    cached = session.info.get(_TAIL)
+    if cached is not None and session.in_transaction() and cached[0] is session.get_transaction() \
+            and cached[1] is session.get_nested_transaction():
+        return cached[2], cached[3]
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    return (last.seq, last.hash) if last else (0, GENESIS)
 
 
 @dataclass(frozen=True)

@@ -392,8 +392,7 @@ def queue_status(session: Session, exchange: AxisExchange, code: str, descriptio
     message = AxisStatusMessage(exchange_id=exchange.id, direction="sent", code=code, description=description,
                                 staff=staff, state="pending", idempotency_key=new_idempotency_key())
     session.add(message)
-    session.flush()
-    outbox.enqueue(session, SEND_STATUSES, exchange.id)
+    outbox.enqueue(session, SEND_STATUSES, exchange.id)  # its flush writes the message too
     return message
 
 

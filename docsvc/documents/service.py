@@ -43,8 +43,13 @@ def get_readable(session: Session, actor: Actor, document_id: int) -> Document:
 
 def get_owned(session: Session, actor: Actor, document_id: int, *roles: Role) -> Document:
     """The document for changing: owned by ``actor``'s organisation and ``actor`` holds a role."""
-    doc = get_readable(session, actor, document_id)
-    if doc.organisation_id != actor.organisation_id:
+    # Owned implies readable, so an owned document needs no sharing subquery: a lookup by primary
+    # key, answered from the session without SQL when this transaction already has the document
+    # (registering one then adding its files looked it up three times). Anything else goes through
+    # get_readable, which tells "not found" (404) from "not yours" (403) as before.
+    doc = session.get(Document, document_id)
+    if doc is None or doc.organisation_id != actor.organisation_id:
+        doc = get_readable(session, actor, document_id)
         raise errors.PermissionDeniedError("only the owning organisation may change this document")
     if roles and not actor.has_any(*roles):
         raise errors.PermissionDeniedError("your role does not allow this", needs=[r.value for r in roles])
