@@ -19,8 +19,9 @@ Usage: ``.venv/bin/python bench/axis.py [--small 100] [--large 5] [--repeats 3] 
 [--receivers 2] [--batch 50] [--methods ours,naive,raw] [--breakdown]``; ``--breakdown`` also times
 each step alone (CPU ms per package). Both agencies run on SQLite (one database each) on loopback;
 the hub runs on SQLite too (``synchronous=FULL``: it fsyncs before it answers). Every package carries
-the same sealed PDF, so the content-addressed object store keeps one copy of it; the PAdES and
-XML-DSig checks still run on every package."""
+its own sealed PDF (one-page documents that differ in their number and text, each sealed at B-T in
+the untimed setup), so the content-addressed object store cannot skip storing one, and no check
+could be answered from an earlier package's result."""
 
 from __future__ import annotations
 
@@ -75,8 +76,9 @@ def _agencies(tmp: Path, hub):
     return runtimes
 
 
-def _sealed_pdf(rt, work: Path) -> Path:
-    """A one-page Decree 30 PDF sealed (PAdES B-T) by organisation A."""
+def _sealed_pdf(rt, work: Path, number: int = 1) -> Path:
+    """A one-page Decree 30 PDF numbered ``number`` (its text says so too) sealed (PAdES B-T) by
+    organisation A: every number gives different bytes."""
     from sqlalchemy import select
 
     from docsvc.organisations.models import Organisation
@@ -87,11 +89,12 @@ def _sealed_pdf(rt, work: Path) -> Path:
     from docsvc.signatures.service import _sign_file
     from docsvc.signatures.specs import build_spec
 
-    src = work / "plain.pdf"
+    src = work / f"plain-{number}.pdf"
     src.write_bytes(render_document(AdministrativeDocument(
-        agency="Sở Thông tin và Truyền thông", parent_agency="UBND tỉnh Nghệ An", number_symbol="1/KH-STTTT",
-        place_date="Nghệ An, ngày 05 tháng 3 năm 2026", title="Kế hoạch", subject="Chuyển đổi số",
-        paragraphs=["Nội dung."], signer_position="GIÁM ĐỐC", signer_name="Nguyễn Văn An", recipients=["Lưu: VT"])))
+        agency="Sở Thông tin và Truyền thông", parent_agency="UBND tỉnh Nghệ An",
+        number_symbol=f"{number}/KH-STTTT", place_date="Nghệ An, ngày 05 tháng 3 năm 2026", title="Kế hoạch",
+        subject="Chuyển đổi số", paragraphs=[f"Nội dung của kế hoạch số {number} ({os.urandom(8).hex()})."],
+        signer_position="GIÁM ĐỐC", signer_name="Nguyễn Văn An", recipients=["Lưu: VT"])))
     with rt.sessions() as session:
         org = session.scalar(select(Organisation))
         key = keys_service.ensure_seal(session, rt.settings, SERVICE_ACTOR, org)
@@ -100,12 +103,15 @@ def _sealed_pdf(rt, work: Path) -> Path:
     image = cached_png(rt.settings.pki_path / "images", "seal", org.name)
     spec = build_spec(src, profile="organisation", level="B-T", certificate=backend.certificate, image_path=image,
                       reason="Ban hành")
-    _sign_file(rt.settings, src, work / "sealed.pdf", backend, spec)
-    return work / "sealed.pdf"
+    _sign_file(rt.settings, src, work / f"sealed-{number}.pdf", backend, spec)
+    src.unlink()
+    return work / f"sealed-{number}.pdf"
 
 
-def _issued_documents(rt, count: int, start: int, pdf: Path, extra_bytes: int) -> list[int]:
-    """``count`` issued documents of A addressed to B, each with its exchange queued (not timed)."""
+def _issued_documents(rt, count: int, start: int, work: Path, extra_bytes: int) -> list[int]:
+    """``count`` issued documents of A addressed to B, each with its exchange queued (not timed). Each
+    carries its own freshly sealed PDF (and its own random attachment), so no two packages share a
+    byte of content the store or a cache could recognise."""
     from sqlalchemy import select
 
     from docsvc.axis import service as axis_service
@@ -114,15 +120,21 @@ def _issued_documents(rt, count: int, start: int, pdf: Path, extra_bytes: int) -
     from docsvc.principal import SERVICE_ACTOR
     from tests.support.axis_hub import GOVERNMENT
 
-    with pdf.open("rb") as handle:
-        stored_pdf = rt.store.put(iter(lambda: handle.read(MiB), b""), content_type="application/pdf")
-    stored_extra = None
-    if extra_bytes:
-        stored_extra = rt.store.put(iter([os.urandom(extra_bytes)]), content_type="application/zip")
+    stored = {}
+    for number in range(start, start + count):
+        pdf = _sealed_pdf(rt, work, number)
+        with pdf.open("rb") as handle:
+            stored_pdf = rt.store.put(iter(lambda h=handle: h.read(MiB), b""), content_type="application/pdf")
+        pdf.unlink()
+        stored_extra = None
+        if extra_bytes:
+            stored_extra = rt.store.put(iter([os.urandom(extra_bytes)]), content_type="application/zip")
+        stored[number] = (stored_pdf, stored_extra)
     ids = []
     with rt.sessions() as session:
         org = session.scalar(select(Organisation))
         for number in range(start, start + count):
+            stored_pdf, stored_extra = stored[number]
             doc = Document(organisation_id=org.id, direction="outgoing", doc_type="ke_hoach", status="issued",
                            year=2026, number=number, symbol="KH-STTTT", issuer=org.organ_id,
                            issued_date=date(2026, 3, 5), subject=f"Kế hoạch số {number}",
@@ -370,7 +382,7 @@ def _crypto_seconds(size: int, rounds: int = 50) -> float:
     return (time.perf_counter() - started) / rounds
 
 
-def _breakdown(a, b, pdf: Path, number: int, count: int = 30) -> list[list[str]]:
+def _breakdown(a, b, work_dir: Path, number: int, count: int = 30) -> list[list[str]]:
     """CPU ms per package of each step, measured one step at a time over ``count`` one-page packages
     (wall ms where the step waits on the hub): where the end-to-end time goes."""
     from sqlalchemy import select
@@ -395,7 +407,7 @@ def _breakdown(a, b, pdf: Path, number: int, count: int = 30) -> list[list[str]]
         steps.setdefault(name, []).append(clock() - begun)
         return result
 
-    ids = _issued_documents(a, count, number, pdf, 0)
+    ids = _issued_documents(a, count, number, work_dir, 0)
     with a.sessions() as session:
         org_a = session.scalar(select(Organisation))
         key = seal_key(session, a.settings, org_a)
@@ -466,8 +478,8 @@ def main() -> None:
         hub = new_hub(tmp / "hub", max_package_bytes=64 * MiB).start()
         try:
             a, b = _agencies(tmp / "agencies", hub)
-            pdf = _sealed_pdf(a, tmp)
-            _naive(a, b, _issued_documents(a, 3, 1, pdf, 0))  # warm-up: imports, seal, trust
+            pdf = _sealed_pdf(a, tmp, 0)  # the size of a one-page package, for the raw rows
+            _naive(a, b, _issued_documents(a, 3, 1, tmp, 0))  # warm-up: imports, seal, trust
             rows, number, cpu_notes = [], 10, []
             for label, count, extra in (("1-page", args.small, 0), ("5 MB attachment", args.large, 5 * MiB)):
                 if not count:
@@ -481,7 +493,7 @@ def main() -> None:
                         if method == "raw":
                             elapsed, lat = _raw(hub, count, f"{label[:1]}{repeat}", size, tmp)
                         else:
-                            ids = _issued_documents(a, count, number, pdf, extra)
+                            ids = _issued_documents(a, count, number, tmp, extra)
                             number += count
                             if method == "ours":
                                 elapsed, lat = _ours(a, b, hub, ids, args.senders, args.receivers, args.batch)
@@ -510,7 +522,7 @@ def main() -> None:
             print("\n".join(cpu_notes))
             if args.breakdown:
                 print(format_table(["step (1-page, one at a time)", "ms/package (median)"],
-                                   _breakdown(a, b, pdf, number)))
+                                   _breakdown(a, b, tmp, number)))
             print("target: >= 100 one-page packages/s end to end")
         finally:
             hub.stop()
