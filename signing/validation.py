@@ -6,8 +6,11 @@ raises (InvalidPdfError / EncryptedPdfError)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import io
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -23,11 +26,11 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 from pyhanko.sign.diff_analysis import ModificationLevel, SuspiciousModification
 from pyhanko.sign.fields import enumerate_sig_fields
-from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
+from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp, generic_cms
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
-from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator import ValidationContext, find_valid_path
 from pyhanko_certvalidator.errors import (
     CRLValidationError,
     OCSPValidationError,
@@ -46,6 +49,115 @@ from signing.trust import TrustServices
 # Reading the signature's /Contents hex string and preparing certificate names for comparison
 # were ~80% of a one-page validation (see signing/speedups.py).
 speedups.install()
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_key(der: bytes) -> tuple[tuple[int, str], ...] | None:
+    """What RFC 5280 name comparison looks at in an RDN sequence, per RDN: how many attributes, and their types with
+    prepared values (asn1crypto's ``hashable``); ``None`` when the name cannot be prepared."""
+    try:
+        return tuple((len(rdn), rdn.hashable) for rdn in x509.RDNSequence.load(der))
+    except ValueError:
+        return None
+
+
+def _name_eq(self: x509.Name, other: object) -> bool:
+    """``x509.Name.__eq__`` with the same answers, without preparing the same names again.
+
+    Finding the signer among a CMS's certificates and matching ESS certificate ids compare issuer
+    names ~25 times per signature, on certificates parsed afresh by every validation: that was a
+    quarter of a one-page validation. Equal DER is equal; otherwise the per-RDN key of each name is
+    computed once per distinct encoding (bounded cache: hostile input cannot grow it). A name that
+    cannot be prepared falls back to asn1crypto's own comparison (and its error)."""
+    if not isinstance(other, x509.Name):
+        return False
+    # The RDN sequences, not the names: a name inside a GeneralName carries an explicit tag.
+    mine, theirs = self.chosen.dump(), other.chosen.dump()
+    if mine == theirs:
+        return True
+    a, b = _name_key(mine), _name_key(theirs)
+    if a is None or b is None:
+        return _asn1crypto_name_eq(self, other)
+    return a == b
+
+
+_asn1crypto_name_eq = x509.Name.__eq__
+x509.Name.__eq__ = _name_eq
+
+
+# --- certificate paths validated "now", reused for a bounded time ----------------------------
+
+#: Seconds a certificate path validated at "now" is reused for the same certificate and trust.
+PATH_CACHE_SECONDS = 300
+_PATH_CACHE_SIZE = 256
+
+
+class _PathCache:
+    """Certificate paths that validated "now", per (trust, certificate), for ``PATH_CACHE_SECONDS``.
+
+    Building and validating the signer's and the TSA's paths was a quarter of a one-page
+    validation, and an agency's documents all carry the same seal and TSA certificates. Only the
+    path is reused: every signature's integrity and cryptographic value, its timestamp token's,
+    the signing-certificate attribute and the key usages are checked every time. Only successes
+    are kept, only from contexts that fetch nothing and validate at the current time (a fetching
+    context's report says what it fetched); a hit also requires every certificate of the path to be
+    within its validity period at the new context's moment, so expiry is never seen late. A
+    revocation published meanwhile can be seen up to ``PATH_CACHE_SECONDS`` late — but such a
+    context has no revocation data to see it with anyway."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple, tuple[float, datetime, datetime, Any]] = {}
+
+    def get(self, key: tuple, moment: datetime):
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires, not_before, not_after, path = entry
+        if time.monotonic() >= expires or not (not_before <= moment <= not_after):
+            return None
+        return path
+
+    def put(self, key: tuple, path) -> None:
+        certs = [c for c in path.iter_certs(include_root=True) if isinstance(c, x509.Certificate)]
+        if not certs:
+            return
+        not_before = max(c["tbs_certificate"]["validity"]["not_before"].native for c in certs)
+        not_after = min(c["tbs_certificate"]["validity"]["not_after"].native for c in certs)
+        with self._lock:
+            if len(self._entries) >= _PATH_CACHE_SIZE:
+                self._entries.pop(next(iter(self._entries)))  # oldest first: a dict keeps insertion order
+            self._entries[key] = (time.monotonic() + PATH_CACHE_SECONDS, not_before, not_after, path)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_PATHS = _PathCache()
+#: Attribute of a ``ValidationContext`` whose validated paths may be reused: the trust's fingerprint.
+_REUSE_PATHS = "_docsvc_path_key"
+
+
+async def _find_valid_path(certificate, paths, validation_context, pkix_validation_params=None):
+    """pyHanko's ``find_valid_path`` for ``validate_cert_usage``, through ``_PATHS`` for the contexts
+    ``_Contexts.current`` marks as reusable."""
+    trust_key = getattr(validation_context, _REUSE_PATHS, None)
+    if trust_key is None or pkix_validation_params is not None:
+        return await find_valid_path(certificate, paths, validation_context=validation_context,
+                                     pkix_validation_params=pkix_validation_params)
+    key = (trust_key, certificate.dump())
+    path = _PATHS.get(key, validation_context.moment)
+    if path is not None:
+        await paths.cancel()
+        return path
+    path = await find_valid_path(certificate, paths, validation_context=validation_context)
+    _PATHS.put(key, path)
+    return path
+
+
+generic_cms.find_valid_path = _find_valid_path
 
 Indication = Literal["TOTAL-PASSED", "TOTAL-FAILED", "INDETERMINATE"]
 _RANK = {"TOTAL-PASSED": 0, "INDETERMINATE": 1, "TOTAL-FAILED": 2}
@@ -519,11 +631,28 @@ class _Contexts:
         """A context at the validation time (now, unless the caller chose another moment)."""
         if self._trust is not None:
             vc = self._trust.validation_context(self.validation_time)
+            fetches = self._trust.config.fetch_revocation
         else:
             vc = ValidationContext(trust_roots=self._roots, other_certs=self._others, allow_fetching=self._fetch,
                                    revocation_mode=self._mode, moment=self.validation_time)
+            fetches = self._fetch
+        if self.validation_time is None and not fetches:
+            setattr(vc, _REUSE_PATHS, self._trust_key())
         self._open.append(vc)
         return vc
+
+    def _trust_key(self) -> bytes:
+        """What a reused path depends on besides the certificate: the roots and the other
+        certificates path building may use, and the revocation mode."""
+        roots = list(self._trust.config.trust_roots) if self._trust is not None else self._roots
+        others = list(self._trust.config.other_certs) if self._trust is not None else self._others
+        mode = self._trust.config.revocation_mode if self._trust is not None else self._mode
+        digest = hashlib.sha256(mode.encode())
+        for group in (roots, others):
+            digest.update(b"|")
+            for der in sorted(c.dump() for c in group):
+                digest.update(hashlib.sha256(der).digest())
+        return digest.digest()
 
     def offline(self, moment: datetime, *sources: _Revinfo) -> ValidationContext:
         """A context at ``moment`` that fetches nothing and holds only the revocation data of
