@@ -10,7 +10,7 @@ from typing import BinaryIO
 from inter_axis.header_reader import locate, read_business, read_message_header, read_status, read_traces
 from inter_axis.lenient import LenientReader
 from inter_axis.model import Kind
-from inter_axis.stream import DEFAULT_MAX_BYTES, read_tree
+from inter_axis.stream import DEFAULT_MAX_BYTES, StreamedTree, read_tree
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,13 @@ def inspect_package(
     Raises :class:`~inter_axis.errors.EdxmlError` (``malformed_xml``, ``hostile_xml``, ``oversize``,
     ``wrong_namespace``, ``missing_field``, ``unknown_status_code``). Stops reading after ``edXMLHeader``,
     so the size cap is enforced on what was read (and on the file size for paths and bytes)."""
-    tree = read_tree(source, max_bytes=max_bytes, header_only=True)
+    return summarise(read_tree(source, max_bytes=max_bytes, header_only=True))
+
+
+def summarise(tree: StreamedTree) -> PackageSummary:
+    """The summary of a package already parsed with ``read_tree`` (whole or ``header_only``): a hub
+    that must read the whole package anyway need not parse its header a second time. Raises like
+    ``inspect_package`` for a header that lacks what routing needs."""
     reader = LenientReader()
     envelope = locate(tree.root, reader)
     if envelope.kind == "status":

@@ -23,6 +23,8 @@ from inter_axis.transport import (
     TransportError,
 )
 
+#: Bytes of an upload gathered in memory before they are written out (see ``send``).
+WRITE_BYTES = 1024 * 1024
 STATUS_BY_CODE = {
     UNAUTHORIZED: 401, SENDER_MISMATCH: 403, NOT_FOUND: 404, DUPLICATE_DOCUMENT: 409, IDEMPOTENCY_CONFLICT: 409,
     TOO_LARGE: 413, INVALID_PACKAGE: 422, UNKNOWN_RECIPIENT: 422, UNAVAILABLE: 503,
@@ -72,11 +74,20 @@ def create_hub_app(service: HubService) -> FastAPI:
                           {"size": int(declared), "limit": service.max_package_bytes})
         upload = await run_in_threadpool(service.storage.begin)
         try:
+            # The body arrives in socket-sized pieces; each write is a hop to the thread pool, so
+            # pieces are gathered up to WRITE_BYTES first (a one-page package is then one write).
+            pending, pending_size = [], 0
             async for chunk in request.stream():
-                await run_in_threadpool(service.storage.write, upload, chunk)
-                if upload.size > service.max_package_bytes:
+                pending.append(chunk)
+                pending_size += len(chunk)
+                if upload.size + pending_size > service.max_package_bytes:
                     return _error(TOO_LARGE, f"package exceeds {service.max_package_bytes} bytes",
                                   {"limit": service.max_package_bytes})
+                if pending_size >= WRITE_BYTES:
+                    await run_in_threadpool(service.storage.write, upload, b"".join(pending))
+                    pending, pending_size = [], 0
+            if pending:
+                await run_in_threadpool(service.storage.write, upload, b"".join(pending))
             await run_in_threadpool(service.storage.finish, upload)
             receipt = await run_in_threadpool(service.accept, sender, upload, idempotency_key, kind)
         finally:
@@ -87,8 +98,9 @@ def create_hub_app(service: HubService) -> FastAPI:
         return JSONResponse(body, 200 if receipt.replayed else 201)
 
     @app.get("/v1/messages")
-    def received(recipient: Agency, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
-        return {"messages": service.pending_for(recipient, limit)}
+    def received(recipient: Agency, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> JSONResponse:
+        # Strings, integers and None only: straight to JSON, without FastAPI's per-value encoder walk.
+        return JSONResponse({"messages": service.pending_for(recipient, limit)})
 
     @app.get("/v1/messages/{message_id}/content")
     def content(recipient: Agency, message_id: str) -> FileResponse:
