@@ -83,6 +83,8 @@ PREPARE_WORKERS = 2
 UNPROCESSABLE = "unprocessable_package"
 UNKNOWN_STATUS_CODE = "unknown_status_code"
 BAD_SIGNATURE = "bad_signature"
+#: ``session.info`` key: the transaction that holds the lock of an organisation's row, and which one.
+_ORG_LOCKED = "docsvc.axis_org_locked"
 #: Failures of our own environment, not of the package: the poll fails and the next one retries,
 #: since rejecting (and acknowledging) a good package because our disk is full would lose it.
 _ENVIRONMENT_FAILURES = (OperationalError, OSError, ObjectStoreUnavailableError)
@@ -415,8 +417,14 @@ def _refuse_known_document_id(session: Session, org: Organisation, sender: str, 
     and another axis may not refuse at all. On PostgreSQL the organisation's row is locked first
     (FOR NO KEY UPDATE: documents may still reference it meanwhile) so that two pollers registering
     the same DocumentId one after the other, each in its own transaction, cannot both miss the other
-    (SQLite's writer gate already serialises every write transaction)."""
-    session.execute(select(Organisation.id).where(Organisation.id == org.id).with_for_update(key_share=True))
+    (SQLite's writer gate already serialises every write transaction). The lock lasts until the
+    transaction ends (a savepoint's rollback would release it), so a batch takes it once."""
+    held = (session.get_transaction(), session.get_nested_transaction(), org.id)
+    locked = session.info.get(_ORG_LOCKED)
+    if held[0] is None or locked is None or locked[0] is not held[0] or locked[1] is not held[1] \
+            or locked[2] != held[2]:
+        session.execute(select(Organisation.id).where(Organisation.id == org.id).with_for_update(key_share=True))
+        session.info[_ORG_LOCKED] = (session.get_transaction(), session.get_nested_transaction(), org.id)
     existing = session.scalar(select(AxisExchange.document_id).where(
         AxisExchange.organisation_id == org.id, AxisExchange.direction == "incoming",
         AxisExchange.counterpart == sender, AxisExchange.edxml_document_id == document_id).limit(1))

@@ -19,6 +19,8 @@ from docsvc.organisations.models import Organisation
 from docsvc.principal import Actor, Role
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+#: ``session.info`` key: register rows ``next_number`` made sure of, per transaction.
+_REGISTERS = "docsvc.registers_ensured"
 WRITERS = (Role.CLERK, Role.SPECIALIST, Role.LEADER)
 
 
@@ -104,12 +106,19 @@ def next_number(session: Session, organisation_id: int, kind: str, year: int) ->
     """Take the next number of a register, atomically: the UPDATE … RETURNING holds the
     register row's lock until commit, so concurrent registrations get consecutive numbers,
     and a rolled-back registration gives its number back."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(
-        dialect.insert(Register)
-        .values(organisation_id=organisation_id, kind=kind, year=year, last_number=0)
-        .on_conflict_do_nothing(index_elements=["organisation_id", "kind", "year"])
-    )
+    # The register row is made sure of once per transaction (and savepoint: rolling one back could
+    # take the row with it) at most; a batch of registrations then skips a statement each.
+    ensured = session.info.setdefault(_REGISTERS, {})
+    current = ensured.get((organisation_id, kind, year))
+    if current is None or current[0] is not session.get_transaction() \
+            or current[1] is not session.get_nested_transaction():
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(
+            dialect.insert(Register)
+            .values(organisation_id=organisation_id, kind=kind, year=year, last_number=0)
+            .on_conflict_do_nothing(index_elements=["organisation_id", "kind", "year"])
+        )
+        ensured[(organisation_id, kind, year)] = (session.get_transaction(), session.get_nested_transaction())
     return session.execute(
         update(Register)
         .where(Register.organisation_id == organisation_id, Register.kind == kind, Register.year == year)
