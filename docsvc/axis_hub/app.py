@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from docsvc.axis_hub.service import IDEMPOTENCY_KEY, HubService
+from docsvc.axis_hub.storage import PartialUpload
 from inter_axis.transport import (
     DUPLICATE_DOCUMENT,
     IDEMPOTENCY_CONFLICT,
@@ -20,6 +21,7 @@ from inter_axis.transport import (
     UNAUTHORIZED,
     UNAVAILABLE,
     UNKNOWN_RECIPIENT,
+    SendReceipt,
     TransportError,
 )
 
@@ -61,6 +63,21 @@ def create_hub_app(service: HubService) -> FastAPI:
     def health() -> dict:
         return {"status": "ok"}
 
+    def _write(upload: PartialUpload | None, data: bytes) -> PartialUpload:
+        upload = upload or service.storage.begin()
+        service.storage.write(upload, data)
+        return upload
+
+    def _write_and_accept(upload: PartialUpload | None, data: bytes, sender: str, idempotency_key: str,
+                          kind: str | None) -> tuple[SendReceipt, PartialUpload]:
+        upload = _write(upload, data)
+        try:
+            service.storage.finish(upload)
+            return service.accept(sender, upload, idempotency_key, kind), upload
+        except BaseException:
+            service.storage.discard(upload)
+            raise
+
     @app.post("/v1/messages", status_code=201)
     async def send(request: Request, sender: Agency,
                    idempotency_key: Annotated[str | None, Header()] = None,
@@ -72,27 +89,28 @@ def create_hub_app(service: HubService) -> FastAPI:
         if declared and declared.isdigit() and int(declared) > service.max_package_bytes:
             return _error(TOO_LARGE, f"package of {declared} bytes exceeds {service.max_package_bytes}",
                           {"size": int(declared), "limit": service.max_package_bytes})
-        upload = await run_in_threadpool(service.storage.begin)
+        # The body arrives in socket-sized pieces and every blocking step is a hop to the thread
+        # pool, so pieces are gathered up to WRITE_BYTES before each write, and the last write, the
+        # fsync and the acceptance share one hop: a one-page package takes a single one.
+        upload = None
         try:
-            # The body arrives in socket-sized pieces; each write is a hop to the thread pool, so
-            # pieces are gathered up to WRITE_BYTES first (a one-page package is then one write).
-            pending, pending_size = [], 0
+            pending, pending_size, received = [], 0, 0
             async for chunk in request.stream():
                 pending.append(chunk)
                 pending_size += len(chunk)
-                if upload.size + pending_size > service.max_package_bytes:
+                received += len(chunk)
+                if received > service.max_package_bytes:
                     return _error(TOO_LARGE, f"package exceeds {service.max_package_bytes} bytes",
                                   {"limit": service.max_package_bytes})
                 if pending_size >= WRITE_BYTES:
-                    await run_in_threadpool(service.storage.write, upload, b"".join(pending))
+                    upload = await run_in_threadpool(_write, upload, b"".join(pending))
                     pending, pending_size = [], 0
-            if pending:
-                await run_in_threadpool(service.storage.write, upload, b"".join(pending))
-            await run_in_threadpool(service.storage.finish, upload)
-            receipt = await run_in_threadpool(service.accept, sender, upload, idempotency_key, kind)
+            receipt, upload = await run_in_threadpool(_write_and_accept, upload, b"".join(pending), sender,
+                                                      idempotency_key, kind)
         finally:
             # accept() disposes of the upload itself; this covers a refusal or a dropped client.
-            await run_in_threadpool(service.storage.discard, upload)
+            if upload is not None:
+                await run_in_threadpool(service.storage.discard, upload)
         body = {"message_id": receipt.message_id, "document_id": receipt.document_id,
                 "recipients": list(receipt.recipients), "kind": receipt.kind, "replayed": receipt.replayed}
         return JSONResponse(body, 200 if receipt.replayed else 201)

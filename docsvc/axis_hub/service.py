@@ -305,9 +305,13 @@ class HubService:
                  "sha256": m.sha256} for m in rows]
 
     def package_for(self, agency: str, message_id: str) -> StoredPackage:
-        with self.sessions() as session:
-            message = self._addressed(session, agency, message_id)
-            return StoredPackage(self.storage.path_of(message.storage_key), message.size, message.sha256)
+        with self.sessions() as session:  # three columns, not a HubMessage: asked once per package fetched
+            row = session.execute(sa.select(HubMessage.storage_key, HubMessage.size, HubMessage.sha256)
+                                  .join(HubDelivery, HubDelivery.message_id == HubMessage.id)
+                                  .where(HubMessage.id == message_id, HubDelivery.recipient == agency)).first()
+        if row is None:
+            raise TransportError(NOT_FOUND, f"no message {message_id} for {agency}")
+        return StoredPackage(self.storage.path_of(row.storage_key), row.size, row.sha256)
 
     def ack(self, agency: str, message_id: str) -> None:
         with self.sessions.begin() as session:
