@@ -141,6 +141,17 @@ class HubService:
         return table
 
     # -- authentication ----------------------------------------------------------------------
+    def authenticate_cached(self, secret: str | None, claimed_agency_id: str | None) -> str | None:
+        """``authenticate`` answered from a fresh agency cache without touching the database (so it
+        can run on the event loop); ``None`` when that cannot decide: the cache is stale, or the
+        secret or the claimed agency does not match (``authenticate`` then decides, and explains)."""
+        with self._agency_lock:
+            cached = self._agency_cache
+        if not secret or cached is None or time.monotonic() - cached[0] >= AGENCY_CACHE_SECONDS:
+            return None
+        organ_id = cached[1].get(hash_secret(secret))
+        return organ_id if organ_id is not None and claimed_agency_id in (None, organ_id) else None
+
     def authenticate(self, secret: str | None, claimed_agency_id: str | None) -> str:
         """The OrganId whose secret this is; ``unauthorized`` otherwise."""
         if secret:
