@@ -42,6 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import format_table, machine, median, percentile  # noqa: E402
 
 MiB = 1024 * 1024
+#: Seconds a receiver waits after an empty listing: first, and at most (doubling in between).
+IDLE_POLL = (0.005, 0.040)
 #: CPU seconds spent by each process of the "ours" runs (and how many packages they moved).
 CPU: dict[str, float] = {}
 
@@ -211,11 +213,16 @@ def _receive_all(b, count: int, batch: int, shard: int = 0, shards: int = 1, tot
         session.expunge(org)
     transport = transport_for(b.settings, GOVERNMENT)
     done: dict[str, float] = {}
+    idle = IDLE_POLL[0]
     while (total.value if total is not None else len(done)) < count:
         refs = [r for r in transport.list_received(limit=1000) if int(r.message_id, 16) % shards == shard][:batch]
         if not refs:
-            time.sleep(0.005)
+            # An empty inbox is polled again after 5 ms, then less and less often (up to 40 ms): a
+            # receiver with nothing to do must not take the cores from the one still working.
+            time.sleep(idle)
+            idle = min(idle * 2, IDLE_POLL[1])
             continue
+        idle = IDLE_POLL[0]
         outcomes = intake.take_batch(b, org, transport, refs)
         assert set(outcomes) == {"registered"}, outcomes
         now = time.perf_counter()
