@@ -20,6 +20,8 @@ from typing import Any, BinaryIO, Literal
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509
+from cryptography import x509 as cx509
+from cryptography.exceptions import InvalidSignature
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import DecodePurpose
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -698,16 +700,33 @@ async def _status_at_proven_time(sig: EmbeddedPdfSignature, status, contexts: _C
 # --- chain and revocation, reported apart ----------------------------------------------------
 
 def _chain(status) -> tuple[bool, str | None]:
-    """Whether pyHanko built a path to a trusted root, and that root. pyHanko keeps the path
-    when only revocation or expiry failed, so this is the chain on its own; a revoked CA breaks it."""
+    """Whether pyHanko built a path to a trusted root, and that root. pyHanko keeps the path when
+    only revocation or expiry failed, so this is the chain on its own; a revoked CA breaks it. It
+    also keeps a path it built by *names* whose signatures then failed (another PKI whose CAs are
+    named like ours), so every link is checked against its issuer's key here."""
     path = getattr(status, "validation_path", None)
     details = getattr(status, "revocation_details", None)
-    if path is None or (details is not None and details.ca_revoked):
+    if path is None or (details is not None and details.ca_revoked) or not _links_verify(path):
         return False, None
     try:
         return True, path.trust_anchor.authority.name.human_friendly
     except (AttributeError, ValueError):
         return True, None
+
+
+def _links_verify(path) -> bool:
+    """Every certificate of ``path`` is signed by the key of the certificate before it, from the
+    trust anchor down to the signer."""
+    try:
+        certs = [cx509.load_der_x509_certificate(cert.dump()) for cert in path.iter_certs(include_root=True)]
+    except (ValueError, LookupError, AttributeError):
+        return False
+    for issuer, subject in zip(certs, certs[1:], strict=False):
+        try:
+            subject.verify_directly_issued_by(issuer)
+        except (InvalidSignature, ValueError, TypeError):
+            return False
+    return bool(certs)
 
 
 async def _signer_revinfo(cert: x509.Certificate, path, vc: ValidationContext) -> tuple[str, datetime | None]:

@@ -142,3 +142,30 @@ def test_revoked_certificate_reports_revoked(level, dev_pki, tmp_path, trust):
     [(text, tone)] = rows.values("Tình trạng thu hồi / Revocation status")[1:]
     assert tone == "bad" and "Revoked" in text and sig.revocation.revoked_at in text
 
+
+
+def test_a_look_alike_pki_is_not_a_trusted_chain(tmp_path):
+    """Every development PKI names its CAs alike. A PDF signed under another one must not be
+    reported as chaining to our root: pyHanko builds the path by names and keeps it when the
+    signatures then fail, so the report checks every link against its issuer's key."""
+    from signing.devpki import DevPki
+    from signing.interfaces import SignatureSpec
+    from signing.keys import FileKeyBackend
+    from signing.pades import sign_pdf
+    from signing.validation import validate_pdf
+    from tests.support.pdfs import tiny_pdf
+
+    ours = DevPki.init(tmp_path / "ours", base_url="http://127.0.0.1:9", ca_key_type="p256")
+    theirs = DevPki.init(tmp_path / "theirs", base_url="http://127.0.0.1:9", ca_key_type="p256")
+    assert ours.trust_root.subject == theirs.trust_root.subject  # same names, other keys
+    issued = theirs.issue_personal("Nguyễn Văn An", "001090000001", "Ủy ban nhân dân tỉnh")
+    (tmp_path / "in.pdf").write_bytes(tiny_pdf())
+    sign_pdf(tmp_path / "in.pdf", tmp_path / "out.pdf",
+             FileKeyBackend(issued.private_key, issued.certificate, issued.chain), SignatureSpec(level="B-B"))
+
+    foreign = validate_pdf(tmp_path / "out.pdf", [ours.trust_root], other_certs=[ours.chain[0]])
+    (signature,) = foreign.signatures
+    assert signature.indication != "TOTAL-PASSED"
+    assert (signature.chain_trusted, signature.trust_root) == (False, None)
+    home = validate_pdf(tmp_path / "out.pdf", [theirs.trust_root], other_certs=[theirs.chain[0]])
+    assert home.signatures[0].chain_trusted is True
