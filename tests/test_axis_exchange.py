@@ -426,34 +426,52 @@ def test_packages_whose_signature_has_no_digest_value_never_block_the_inbox(agen
 
 
 # -- status packages are verified ------------------------------------------------------------
-def test_a_status_whose_signature_does_not_verify_changes_nothing(agencies, hub, tmp_path):
-    """Hub authentication alone must not move an exchange: an unsigned recall 13 (anyone holding the
-    sender's axis secret could send one) and a genuine 03 changed into 06 on the way are rejected,
-    audited with the verdict and acknowledged; the exchanges stay as they were."""
+def test_status_signatures_tampered_or_by_another_agency_are_rejected_unsigned_are_flagged(agencies, hub, tmp_path):
+    """Statuses from other vendors carry no XML-DSig (or an rsa-sha1 one, VN-STANDARDS §1.7): an
+    unsigned recall 13 is applied, since a recall is only a request the clerk answers, but recorded
+    and audited as unverified. A status whose signature shows tampering (a genuine 03 changed into
+    06 on the way), or one validly signed by another agency than the one it names, is rejected,
+    audited with the verdict and acknowledged; the exchange stays as it was."""
     sender, receiver = agencies
     issued = issue_to(sender, [GOVERNMENT])
     assert sender.send_due() == ["sent"]
     assert receiver.poll() == {"registered": 1}
     (incoming,) = _exchanges(receiver, "incoming")
 
-    # §1.9 as the sample has it: no To, ResponseFor/OrganId the original sender, here the sender
-    # itself, so the hub routes it to the agency it delivered the document to.
-    forged = status_package(tmp_path / "forged-13.edxml", sender=DEPARTMENT, original_sender=DEPARTMENT,
-                            document_id=incoming.edxml_document_id, code="13")
-    receipt = hub.client(DEPARTMENT).update_status(forged, idempotency_key=new_idempotency_key())
-    assert receipt.recipients == (GOVERNMENT,)
+    # Signed with the receiver's own (valid, trusted) seal, but naming the sender as its author.
+    from datetime import UTC, datetime
+
+    from docsvc.axis import packages
+    from docsvc.axis.transport import seal_key
+    from docsvc.organisations.models import Organisation
+
+    with sender.rt.sessions() as session:
+        department = session.get(Organisation, sender.org_id)
+        message = packages.status_message(department, DEPARTMENT, incoming.edxml_document_id, "13",
+                                          "Thu hồi văn bản", datetime.now(UTC), "Kẻ mạo danh")
+    with receiver.rt.sessions() as session:
+        wrong_seal = seal_key(session, receiver.rt.settings, session.get(Organisation, receiver.org_id))
+        session.commit()
+    with packages.signed_file(packages.write_status_to(message, GOVERNMENT), wrong_seal,
+                              receiver.rt.settings.axis.max_package_bytes) as (signed, _sha256):
+        impostor = hub.client(DEPARTMENT).update_status(signed, idempotency_key=new_idempotency_key())
     assert receiver.poll() == {"rejected": 1}
-    assert receiver.poll() == {}
+    assert _entry(receiver, impostor.message_id).error_code == "signer_mismatch"
     (after,) = _exchanges(receiver, "incoming")
     assert (after.state, after.last_status) == ("registered", "03")
-    entry = _entry(receiver, receipt.message_id)
-    assert (entry.outcome, entry.error_code, entry.acked_at is not None) == ("rejected", "bad_signature", True)
-    assert [(e["error_code"], e["signature"]) for e in _audit(receiver, "axis.package_rejected")] == [
-        ("bad_signature", "no_signature")]
-    nothing = receiver.client.post(f"/documents/{incoming.document_id}/axis/recall-answer", json={"code": "15"},
-                                   headers=receiver.clerk.headers)
-    assert nothing.status_code == 409 and nothing.json()["error"]["code"] == "axis_status_not_allowed"
-    assert [s["direction"] for s in _history(receiver, incoming.document_id)[0]["statuses"]] == ["sent", "sent"]
+
+    # §1.9 as the sample has it: no To, ResponseFor/OrganId the original sender, here the sender
+    # itself, so the hub routes it to the agency it delivered the document to.
+    unsigned = status_package(tmp_path / "unsigned-13.edxml", sender=DEPARTMENT, original_sender=DEPARTMENT,
+                              document_id=incoming.edxml_document_id, code="13")
+    receipt = hub.client(DEPARTMENT).update_status(unsigned, idempotency_key=new_idempotency_key())
+    assert receipt.recipients == (GOVERNMENT,)
+    assert receiver.poll() == {"status": 1}
+    assert receiver.poll() == {}
+    (after,) = _exchanges(receiver, "incoming")
+    assert (after.state, after.last_status) == ("recall_requested", "13")
+    assert [(e["code"], e["signature"]) for e in _audit(receiver, "axis.status_unverified")] == [("13", "no_signature")]
+    assert _entry(receiver, receipt.message_id).acked_at is not None
 
     # 01 and 03 go back signed; a copy of the 03 with its code changed to 06 no longer verifies.
     assert receiver.send_due() == ["sent", "sent"]
@@ -565,9 +583,10 @@ def test_a_refused_recall_keeps_the_document_and_statuses_name_the_original_send
 # -- the receiver's duplicate key: (sender OrganId, DocumentId) -----------------------------------
 @pytest.mark.parametrize("case", ["renamed_sender", "non_numeric_number"])
 def test_a_second_package_with_the_same_sender_and_document_id_is_a_duplicate(agencies, hub, tmp_path, case):
-    """The hub refuses a second *new* document under one DocumentId, but not an update (type 2), and
-    another axis may not refuse at all. docsvc's own registration key (issuer, year, number, symbol)
-    misses a sender that renamed itself in between, and a CodeNumber that is not a number."""
+    """Our hub refuses a second *new* document under one DocumentId, but another axis may not refuse
+    at all (delivered here without the hub's checks). docsvc's own registration key (issuer, year,
+    number, symbol) misses a sender that renamed itself in between, and a CodeNumber that is not a
+    number; the axis key (sender OrganId, DocumentId) catches both."""
     _sender, receiver = agencies
     number = "31a" if case == "non_numeric_number" else "31"
     document_id = f"{DEPARTMENT},2025/03/14,{number}/KH-STTTT"
@@ -587,12 +606,13 @@ def test_a_second_package_with_the_same_sender_and_document_id_is_a_duplicate(ag
     department = hub.client(DEPARTMENT)
     first = department.send(package("first.edxml", "Sở Thông tin và Truyền thông", "0"),
                             idempotency_key=new_idempotency_key())
-    again = department.send(package("again.edxml", renamed, "2"), idempotency_key=new_idempotency_key())
+    again = hub.deliver_unchecked(package("again.edxml", renamed, "0"), sender=DEPARTMENT, recipient=GOVERNMENT,
+                                  kind="document")
 
     assert receiver.poll() == {"registered": 1, "rejected": 1}
     assert receiver.poll() == {}
     kept = _entry(receiver, first.message_id)
-    duplicate = _entry(receiver, again.message_id)
+    duplicate = _entry(receiver, again)
     assert (duplicate.outcome, duplicate.error_code, duplicate.document_id) == ("rejected", "duplicate_document", None)
     assert duplicate.acked_at is not None
     (event,) = _audit(receiver, "axis.package_rejected")
@@ -600,6 +620,52 @@ def test_a_second_package_with_the_same_sender_and_document_id_is_a_duplicate(ag
     (doc,) = _documents_in(receiver)
     assert (doc.id, doc.issuer, doc.sender_name) == (kept.document_id, DEPARTMENT, "Sở Thông tin và Truyền thông")
     assert doc.number == (None if case == "non_numeric_number" else 31)
+
+
+@pytest.mark.parametrize("business_type", ["1", "2", "3"])
+def test_revoke_update_and_replace_packages_are_not_filed_as_new_documents(agencies, hub, business_type):
+    """Intake takes new documents (type 0) only: revoking, updating or replacing one needs a clerk's
+    decision. Such a package is rejected with its own code and acknowledged, nothing is registered,
+    and the document it is about stays as it was."""
+    sender, receiver = agencies
+    issue_to(sender, [GOVERNMENT])
+    assert sender.send_due() == ["sent"]
+    assert receiver.poll() == {"registered": 1}
+    (incoming,) = _exchanges(receiver, "incoming")
+    path = document_package(receiver.rt.settings.data_dir / f"type-{business_type}.edxml", sender=DEPARTMENT,
+                            recipients=(GOVERNMENT,), document_id=incoming.edxml_document_id,
+                            business_type=business_type)
+    sent = hub.client(DEPARTMENT).send(path, idempotency_key=new_idempotency_key())
+    assert receiver.poll() == {"rejected": 1}
+    entry = _entry(receiver, sent.message_id)
+    assert (entry.error_code, entry.acked_at is not None) == ("unsupported_business_type", True)
+    assert len(_documents_in(receiver)) == 1
+    (after,) = _exchanges(receiver, "incoming")
+    assert (after.state, after.document_id) == (incoming.state, incoming.document_id)
+
+
+def test_a_broken_trust_root_setting_fails_the_poll_and_throws_nothing_away(agencies, hub, tmp_path):
+    """A trust-root file gone missing is our failure, not the package's: the poll fails, nothing
+    is rejected or acknowledged, and once the setting is mended the package is registered."""
+    from docsvc import errors
+    from docsvc.axis import intake
+
+    sender, receiver = agencies
+    issue_to(sender, [GOVERNMENT])
+    assert sender.send_due() == ["sent"]
+    signing = receiver.rt.settings.signing
+    kept = list(signing.trust_roots)
+    signing.trust_roots = [tmp_path / "gone.pem"]
+    intake._trust_cache.clear()
+    try:
+        with pytest.raises(errors.SigningUnavailableError):
+            receiver.poll()
+    finally:
+        signing.trust_roots = kept
+        intake._trust_cache.clear()
+    assert _audit(receiver, "axis.package_rejected") == []
+    assert [r.kind for r in hub.client(GOVERNMENT).list_received()] == ["document"]  # still waiting
+    assert receiver.poll() == {"registered": 1}
 
 
 # -- backoff until the sender gives up ------------------------------------------------------------

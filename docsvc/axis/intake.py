@@ -8,12 +8,15 @@ nothing else is written; (3) a document package has its XML signature and the PA
 its PDFs checked (the verdicts are stored; a failed check flags the document, it is never silently
 accepted), its attachments stored, and one transaction registers it with an arrival number, records
 the exchange and queues status 01 then 03 to the sender; a second package with the same sender
-OrganId and edXML DocumentId is rejected as ``duplicate_document``; a status package is applied to
-the exchange it answers only if its code is one of §1.9 and its XML signature verifies (otherwise it
-is rejected and the exchange is left as it was); (4) the package is acknowledged.
+OrganId and edXML DocumentId is rejected as ``duplicate_document``, and a revoke/update/replace
+(BussinessDocType 1-3) as ``unsupported_business_type``; a status package is applied to the exchange
+it answers when its code is one of §1.9, unless its signature shows tampering (``bad_signature``) or
+is a valid one by another agency (``signer_mismatch``); an unsigned status, or one signed the way
+other vendors sign (§1.7), is applied and audited as unverified; (4) the package is acknowledged.
 
-Whatever goes wrong with one package that is not our own environment failing (the database or the
-local disk unavailable: the poll then fails and is retried, nothing acknowledged) ends as a rejection
+Whatever goes wrong with one package that is not our own environment failing (the database, the
+local disk, the object store or the trust configuration unavailable, code that cannot run: the poll
+then fails and is retried, nothing acknowledged) ends as a rejection
 of that package (``unprocessable_package``), recorded, audited and acknowledged: a package that
 crashes a parser or verifier must not be fetched first on every poll for ever.
 
@@ -36,7 +39,8 @@ from pathlib import Path
 
 from cryptography import x509
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session
 
 from archive.errors import ObjectStoreUnavailableError
@@ -57,7 +61,7 @@ from docsvc.principal import SERVICE_ACTOR, Actor, Role
 from docsvc.runtime import Runtime
 from docsvc.uploads import Upload
 from inter_axis.errors import EdxmlError
-from inter_axis.model import STATUS_CODES, MessageHeader, ParsedAttachment, StatusMessage
+from inter_axis.model import STATUS_CODES, BusinessDocType, MessageHeader, ParsedAttachment, StatusMessage
 from inter_axis.parse import ParsedPackage, read_package
 from inter_axis.transport import (
     DUPLICATE_DOCUMENT,
@@ -68,7 +72,7 @@ from inter_axis.transport import (
     new_idempotency_key,
 )
 from inter_axis.xmldsig import SignatureCheck, verify_package
-from signing.errors import SigningError
+from signing.errors import SigningError, TrustConfigError
 from signing.validation import validate_pdf
 
 log = logging.getLogger(__name__)
@@ -83,11 +87,24 @@ PREPARE_WORKERS = 2
 UNPROCESSABLE = "unprocessable_package"
 UNKNOWN_STATUS_CODE = "unknown_status_code"
 BAD_SIGNATURE = "bad_signature"
+SIGNER_MISMATCH = "signer_mismatch"
+UNSUPPORTED_BUSINESS_TYPE = "unsupported_business_type"
+#: Verdicts that show a status was changed or its signature tampered with (wrapping, a second
+#: signature, edited content): rejected. Every other failed verdict (none, a VNPT-style block,
+#: rsa-sha1, a CA we do not hold) is what other vendors' software sends (VN-STANDARDS §1.7): the
+#: status is applied, and recorded and audited as unverified, as unverified documents are.
+_TAMPERED = frozenset({"digest_mismatch", "signature_mismatch", "multiple_signatures", "misplaced_signature",
+                       "bad_reference", "malformed_signature"})
+_ORGAN_ID = re.compile(r"\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}")
+_UID = re.compile(r"(?:^|,)UID=([^,+]+)")
 #: ``session.info`` key: the transaction that holds the lock of an organisation's row, and which one.
 _ORG_LOCKED = "docsvc.axis_org_locked"
 #: Failures of our own environment, not of the package: the poll fails and the next one retries,
 #: since rejecting (and acknowledging) a good package because our disk is full would lose it.
-_ENVIRONMENT_FAILURES = (OperationalError, OSError, ObjectStoreUnavailableError)
+#: A trust-root file gone bad (SigningUnavailableError, TrustConfigError) would otherwise make every
+#: good package "unverifiable" and throw the inbox away.
+_ENVIRONMENT_FAILURES = (OperationalError, InterfaceError, SATimeoutError, OSError, ObjectStoreUnavailableError,
+                         errors.SigningUnavailableError, TrustConfigError)
 
 
 def _our_failure(exc: BaseException) -> bool:
@@ -260,6 +277,14 @@ def _prepare(rt: Runtime, org: Organisation, transport: AxisTransport, ref: Rece
                 check = verify_signature(rt, path, directory)
                 stage[0] = "applying the status"
                 return _apply_status(rt, org, ref, parsed, check)
+            business = parsed.document.business
+            if business is not None and business.doc_type != BusinessDocType.NEW:
+                # Revoking, updating or replacing a document we hold needs a clerk's decision that
+                # intake does not make yet; registering it as new would file a second copy.
+                return _reject(rt, org, ref, UNSUPPORTED_BUSINESS_TYPE,
+                               f"BussinessDocType {int(business.doc_type)} ({business.doc_type.name.lower()} of "
+                               f"{business.document_id or 'a document'}) is not taken automatically; "
+                               "the sender should be told by other means")
             verification = verify(rt, path, parsed, directory)
             stage[0] = "storing attachments"
             return _Incoming(ref, parsed.document.header, tuple(parsed.warnings), verification,
@@ -537,17 +562,26 @@ def _find_exchange(session: Session, org: Organisation, status: StatusMessage) -
 def _apply_status(rt: Runtime, org: Organisation, ref: ReceivedRef, parsed: ParsedPackage,
                   check: SignatureCheck) -> str:
     """Apply a status to its exchange, or reject it leaving the exchange as it was: an unknown code
-    (it could not even be stored), or a signature that does not verify (the hub's authentication alone
-    must not be enough to, say, recall a registered document with a 13)."""
+    (it could not even be stored), a signature that shows tampering, or a valid signature by another
+    agency than the one the status names (the hub's authentication alone must not be enough to, say,
+    recall a registered document with a 13). A status that is merely unsigned or signed the way other
+    vendors sign is applied and audited as unverified: a recall is only a request the clerk answers."""
     status = parsed.status
     about = {"status_code": status.status_code[:16], "document_id_edxml": status.response_for.document_id[:255]}
     if status.status_code not in STATUS_CODES:
         return _reject(rt, org, ref, UNKNOWN_STATUS_CODE,
                        f"StatusCode {status.status_code[:16]!r} is not one of {', '.join(STATUS_CODES)}", **about)
-    if not check.valid:
+    if check.reason in _TAMPERED:
         return _reject(rt, org, ref, BAD_SIGNATURE,
                        f"the signature of status {status.status_code} does not verify ({check.reason}); "
                        f"the exchange is left as it was", signature=check.reason, signer=check.signer, **about)
+    signer_uid = _UID.search(check.signer or "")
+    if check.intact and signer_uid and _ORGAN_ID.fullmatch(signer_uid.group(1).strip()) \
+            and signer_uid.group(1).strip() != status.from_org.organ_id:
+        return _reject(rt, org, ref, SIGNER_MISMATCH,
+                       f"status {status.status_code} names {status.from_org.organ_id} as sender but is signed by "
+                       f"{signer_uid.group(1).strip()}; the exchange is left as it was",
+                       signature=check.reason, signer=check.signer, **about)
     with rt.sessions() as session:
         org = session.get(Organisation, org.id)
         exchange = _find_exchange(session, org, status)
@@ -566,7 +600,11 @@ def _apply_status(rt: Runtime, org: Organisation, ref: ReceivedRef, parsed: Pars
         audit.record(session, SERVICE_ACTOR, "axis.status_received", object_type="document",
                      object_id=exchange.document_id, code=status.status_code, counterpart=exchange.counterpart,
                      message_id=ref.message_id, signature=check.reason, signer=check.signer,
-                     state=exchange.state)
+                     state=exchange.state, verified=check.valid)
+        if not check.valid:
+            audit.record(session, SERVICE_ACTOR, "axis.status_unverified", object_type="document",
+                         object_id=exchange.document_id, code=status.status_code, signature=check.reason,
+                         message_id=ref.message_id)
         _commit_entry(session, _inbox_entry(org, ref, "status", exchange_id=exchange.id,
                                             warnings=list(parsed.warnings)[:100]))
     return "status"
