@@ -305,6 +305,19 @@ def _load_trust(trust_roots: Iterable[x509.Certificate | bytes]) -> list[x509.Ce
     return roots
 
 
+def _is_ca(cert: x509.Certificate) -> bool:
+    """basicConstraints cA, and keyCertSign where a keyUsage is present (RFC 5280 4.2.1.3, 4.2.1.9)."""
+    try:
+        if not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            return False
+    except x509.ExtensionNotFound:
+        return False
+    try:
+        return cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    except x509.ExtensionNotFound:
+        return True
+
+
 def _chain_trusted(cert: x509.Certificate, extra: list[x509.Certificate], roots: list[x509.Certificate]) -> bool:
     current = cert
     for _ in range(_MAX_CHAIN):
@@ -319,6 +332,8 @@ def _chain_trusted(cert: x509.Certificate, extra: list[x509.Certificate], roots:
                 continue
             if issuer in roots:
                 return True
+            if not _is_ca(issuer):
+                continue  # an end-entity certificate (a citizen's, say) cannot vouch for another
             current = issuer
             break
         else:

@@ -440,3 +440,31 @@ def test_signatures_from_xmlsec1_in_every_accepted_variant_verify(pdf_file, seal
     tampered = tmp_path / "tampered.edxml"
     tampered.write_bytes(_forge_subject(signed.read_bytes()))
     assert verify_package(tampered, [root.read_bytes()]).reason == "digest_mismatch"
+
+
+def test_an_end_entity_certificate_cannot_act_as_a_ca(pdf_file, tmp_path):
+    """Anyone holding a certificate under the national root (a citizen's signing certificate, say)
+    could issue themselves an 'organisation seal' with it. The chain check demands that every
+    certificate in between is a CA (basicConstraints cA, keyCertSign), so that seal is untrusted."""
+    from signing.devpki import DevPki
+    from tests.inter_axis.conftest import signed_package
+
+    pki = DevPki.init(tmp_path / "pki", base_url="http://127.0.0.1:1")
+    citizen = pki.issue_personal("Nguyễn Văn Dân", "001090000009", "Không thuộc cơ quan")
+    forged_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = datetime.now(UTC)
+    forged = (x509.CertificateBuilder()
+              .subject_name(x509.Name([x509.NameAttribute(NameOID.USER_ID, "000.00.00.H41"),
+                                       x509.NameAttribute(NameOID.COMMON_NAME, "Ủy ban nhân dân tỉnh Nghệ An")]))
+              .issuer_name(citizen.certificate.subject).public_key(forged_key.public_key())
+              .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+              .not_valid_after(now + timedelta(days=30))
+              .sign(citizen.private_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    key_pem = forged_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    chain = forged.public_bytes(pem) + citizen.certificate.public_bytes(pem) + pki.issuing.cert.public_bytes(pem)
+    root = tmp_path / "root.pem"
+    root.write_bytes(pki.root.cert.public_bytes(pem))
+    path = signed_package(pdf_file, (key_pem, chain, root), tmp_path)
+    check = verify_package(path, [root.read_bytes()])
+    assert (check.valid, check.intact, check.reason) == (False, True, "untrusted_signer")
