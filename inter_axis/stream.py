@@ -19,6 +19,7 @@ The parser additionally runs with ``resolve_entities=False, no_network=True, loa
 
 from __future__ import annotations
 
+import abc
 import io
 import os
 import re
@@ -46,14 +47,15 @@ _DOCTYPE = b"<!DOCTYPE"
 _MAX_PROLOG_CONSTRUCT = 1 << 16
 
 
-class BlobSink:
+class BlobSink(abc.ABC):
     """Receives the text of one ``ContentTransferEncoded`` element, in chunks (``\\r`` already normalised)."""
 
-    def write(self, text: bytes) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def write(self, text: bytes) -> None:
+        """Take the next chunk of the element's text."""
 
-    def close(self) -> None:
-        """Called once the element's text has ended."""
+    def close(self) -> None:  # noqa: B027 - an optional hook: most sinks have nothing to finish
+        """Called once the element's text has ended (default: nothing to do)."""
 
 
 class _NullSink(BlobSink):

@@ -24,12 +24,16 @@ def _production_settings(tmp_path, **signing) -> Settings:
     return Settings(data_dir=tmp_path / "data", signing={"use_dev_pki": False, **signing})
 
 
+def _signer(dev_pki, personal_id: str) -> FileKeyBackend:
+    issued = dev_pki.issue_personal("Lê Thị Hoa", personal_id, "Sở Tư pháp")
+    return FileKeyBackend(issued.private_key, issued.certificate, issued.chain)
+
+
 def test_b_lta_with_the_configured_tsa_roots_and_online_revocation(dev_pki, dev_pki_served, dev_server, tmp_path):
     root = tmp_path / "ca-roots.pem"
     root.write_bytes(dev_pki.root.cert.public_bytes(serialization.Encoding.PEM))
     settings = _production_settings(tmp_path, trust_roots=[root], tsa_url=f"{dev_pki_served}/pki/tsa")
-    issued = dev_pki.issue_personal("Lê Thị Hoa", "001203004242", "Sở Tư pháp")
-    key = FileKeyBackend(issued.private_key, issued.certificate, issued.chain)
+    key = _signer(dev_pki, "001203004242")
     (tmp_path / "in.pdf").write_bytes(tiny_pdf("Quyet dinh"))
     hits_before = len(dev_server.hits)
 
@@ -57,8 +61,7 @@ def test_an_untrusted_root_is_not_trusted_by_configuration(dev_pki, dev_pki_serv
     root = tmp_path / "other-root.pem"
     root.write_bytes(other.root.cert.public_bytes(serialization.Encoding.PEM))
     settings = _production_settings(tmp_path, trust_roots=[root], tsa_url=f"{dev_pki_served}/pki/tsa")
-    issued = dev_pki.issue_personal("Lê Thị Hoa", "001203004243", "Sở Tư pháp")
-    key = FileKeyBackend(issued.private_key, issued.certificate, issued.chain)
+    key = _signer(dev_pki, "001203004243")
     (tmp_path / "in.pdf").write_bytes(tiny_pdf("Quyet dinh"))
     trust = signing_trust(settings, "B-T", key.certificate)
     sign_pdf(tmp_path / "in.pdf", tmp_path / "out.pdf", key, SignatureSpec(level="B-T"),
@@ -69,8 +72,7 @@ def test_an_untrusted_root_is_not_trusted_by_configuration(dev_pki, dev_pki_serv
 
 @pytest.mark.parametrize("level", ["B-T", "B-LT", "B-LTA"])
 def test_no_tsa_configured_is_signing_unavailable(tmp_path, dev_pki, level):
-    issued = dev_pki.issue_personal("Lê Thị Hoa", "001203004244", "Sở Tư pháp")
-    key = FileKeyBackend(issued.private_key, issued.certificate, issued.chain)
+    key = _signer(dev_pki, "001203004244")
     with pytest.raises(errors.SigningUnavailableError, match="tsa_url"):
         signing_trust(_production_settings(tmp_path), level, key.certificate)
     assert signing_trust(_production_settings(tmp_path), "B-B", key.certificate).timestamper is None
