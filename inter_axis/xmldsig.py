@@ -105,16 +105,48 @@ class _RawSpool(BlobSink):
             while chunk := stream.read(1 << 20):
                 yield c14n_escape(chunk)
 
+    def discard(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class _MemorySpool(BlobSink):
+    """Keeps one attachment's text in memory: for a package handed over as bytes, which the caller
+    already holds whole (its attachment texts are a part of it), so no temporary file is needed."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._text: bytes | None = None
+
+    def write(self, text: bytes) -> None:
+        self._parts.append(text)
+
+    def _joined(self) -> bytes:
+        if self._text is None:
+            self._text, self._parts = b"".join(self._parts), []
+        return self._text
+
+    def close(self) -> None:
+        self._joined()
+
+    def chunks(self) -> Iterator[bytes]:
+        yield c14n_escape(self._joined())
+
+    def discard(self) -> None:
+        self._parts, self._text = [], None
+
 
 def _d(local: str) -> str:
     return f"{{{DSIG_NS}}}{local}"
 
 
-def _read_spooled(source, max_bytes: int, spool_dir) -> tuple[StreamedTree, list[_RawSpool]]:
-    spools: list[_RawSpool] = []
+def _read_spooled(source, max_bytes: int, spool_dir, *, in_memory: bool = False) -> tuple[StreamedTree, list]:
+    """The small tree of ``source`` and its attachment texts: spooled to temporary files in
+    ``spool_dir``, or held in memory when ``in_memory``."""
+    spools: list[_RawSpool | _MemorySpool] = []
 
-    def new_sink(_index: int) -> _RawSpool:
-        spool = _RawSpool(os.fspath(spool_dir) if spool_dir is not None else None)
+    def new_sink(_index: int) -> _RawSpool | _MemorySpool:
+        spool = _MemorySpool() if in_memory else _RawSpool(os.fspath(spool_dir) if spool_dir is not None else None)
         spools.append(spool)
         return spool
 
@@ -125,16 +157,16 @@ def _read_spooled(source, max_bytes: int, spool_dir) -> tuple[StreamedTree, list
         raise
 
 
-def _remove(spools: Iterable[_RawSpool]) -> None:
+def _remove(spools: Iterable[_RawSpool | _MemorySpool]) -> None:
     for spool in spools:
-        spool.path.unlink(missing_ok=True)
+        spool.discard()
 
 
-def _blob_map(tree: StreamedTree, spools: list[_RawSpool]) -> dict[str, callable]:
+def _blob_map(tree: StreamedTree, spools: list) -> dict[str, callable]:
     return {marker: spools[index].chunks for marker, index in tree.markers.items()}
 
 
-def _document_digest(tree: StreamedTree, spools: list[_RawSpool], signature: etree._Element, exclusive: bool) -> bytes:
+def _document_digest(tree: StreamedTree, spools: list, signature: etree._Element, exclusive: bool) -> bytes:
     """SHA-256 of the canonical document without ``signature`` (the enveloped transform)."""
     parent = signature.getparent()
     position = parent.index(signature)
@@ -271,8 +303,14 @@ def sign_package_with(
     max_bytes: int = DEFAULT_MAX_BYTES,
     spool_dir: str | os.PathLike | None = None,
 ) -> int:
-    """:func:`sign_package` with a key loaded beforehand (same bytes, same errors for bad input)."""
-    tree, spools = _read_spooled(source, max_bytes, spool_dir)
+    """:func:`sign_package` with a key loaded beforehand (same bytes, same errors for bad input).
+
+    A package given as ``bytes`` is signed in memory (its attachment texts are held as bytes too, no
+    temporary file is written: the caller holds the whole package already); a path or a stream is
+    read in chunks and its attachment texts are spooled to ``spool_dir``, so memory stays bounded
+    whatever the size. Both give the same bytes."""
+    in_memory = isinstance(source, (bytes, bytearray, memoryview))
+    tree, spools = _read_spooled(source, max_bytes, spool_dir, in_memory=in_memory)
     try:
         envelope = locate(tree.root, LenientReader())
         if envelope.signature is not None:

@@ -1,23 +1,26 @@
 """Sending over the axis with retries: the state machine shared by outgoing documents
 (``AxisExchange``) and the status messages we send (``AxisStatusMessage``).
 
-Each attempt reads the row, builds and signs the package with no transaction open (SQLite's
-write lock must not wait on the network), sends it with the row's idempotency key, and records
-the outcome in a new transaction. ``unavailable`` schedules the next attempt with exponential
-backoff (capped, ±25 % jitter); any other axis error marks the row ``failed`` with the code
-(``duplicate_document`` included: such a package is never sent again). A crash anywhere repeats
-the attempt with the same key and the same bytes, which the axis answers with the original
-receipt, so nothing is delivered twice."""
+Rows are attempted in batches (``attempt_many``; ``attempt`` is a batch of one): one transaction
+reads every due row with its document, organisation, files and seal; the packages are built and
+signed with no transaction open (SQLite's write lock must not wait on the network), small ones in
+memory; they are sent with each row's idempotency key, one request per organisation
+(``send_many``, when the transport has it; one ``send`` per package otherwise); one transaction
+records every outcome. ``unavailable`` schedules the next attempt with exponential backoff (capped,
+±25 % jitter); any other axis error marks the row ``failed`` with the code (``duplicate_document``
+included: such a package is never sent again). A row that another attempt finished meanwhile keeps
+that attempt's outcome. A crash anywhere repeats the attempt with the same key and the same bytes,
+which the axis answers with the original receipt, so nothing is delivered twice; a rebuild that
+gives other bytes than the first attempt's is not sent (``package_changed``)."""
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +29,7 @@ from archive import ArchiveError, ObjectStore
 from docsvc.audit import service as audit
 from docsvc.axis import packages
 from docsvc.axis.models import AxisExchange, AxisStatusMessage
+from docsvc.axis.packages import SignedPackage
 from docsvc.axis.transport import seal_key, transport_for
 from docsvc.documents.models import Document
 from docsvc.errors import DocsvcError
@@ -33,12 +37,20 @@ from docsvc.organisations.models import Organisation
 from docsvc.principal import SERVICE_ACTOR
 from docsvc.settings import Settings
 from inter_axis.errors import EdxmlError
-from inter_axis.transport import TransportError
+from inter_axis.transport import AxisTransport, TransportError
 
 log = logging.getLogger(__name__)
 SENDING = ("pending", "retrying")
-#: A built package: a context manager yielding (path, sha256) of the bytes to send.
-Built = Callable[[], AbstractContextManager[tuple[Path, str]]]
+#: Rows the jobs hand to one ``attempt_many``.
+BATCH = 50
+#: Most packages, and most bytes of packages held in memory, in one ``send_many`` request.
+REQUEST_MAX_PACKAGES = 50
+REQUEST_MAX_BYTES = 32 * 1024**2
+#: A built package: a context manager yielding its final bytes (in memory or in a temporary file).
+Built = Callable[[], AbstractContextManager[SignedPackage]]
+#: What one row's attempt ended with: the transport's receipt or the error, and the package's SHA-256.
+Outcome = tuple[object, str | None]
+_EXPECTED = (TransportError, EdxmlError, DocsvcError, ArchiveError)
 
 
 def backoff(settings: Settings, attempts: int, rand: Callable[[], float] = random.random) -> timedelta:
@@ -50,66 +62,99 @@ def backoff(settings: Settings, attempts: int, rand: Callable[[], float] = rando
 
 @dataclass(frozen=True)
 class _Attempt:
+    row_id: int
     organ_id: str
     key: str
     expected_sha256: str | None
     build: Built
     status: bool
+    in_memory: bool = True
+    """The package is built in memory (and can wait in a request's batch); else through files on disk
+    and sent alone while its temporary files exist."""
 
 
 def _due(row, now: datetime) -> bool:
     return row.state in SENDING and (row.next_attempt_at is None or row.next_attempt_at <= now)
 
 
-def _prepare_document(session: Session, settings: Settings, store: ObjectStore, row: AxisExchange) -> _Attempt:
-    doc = session.get(Document, row.document_id)
-    org = session.get(Organisation, row.organisation_id)
-    seal = seal_key(session, settings, org)
-    files = packages.sendable_files(session, doc)
-    recipient = (row.counterpart, next((name for oid, name in packages.axis_recipients(doc.recipients)
-                                        if oid == row.counterpart), ""))
-    package_args = (doc, org, recipient, row.created_at)
-    session.expunge_all()  # plain values from here on: the build runs after the transaction ends
-
-    def build():
-        return _built_document(store, package_args, files, seal, settings.axis.max_package_bytes)
-
-    return _Attempt(org.organ_id, row.idempotency_key, row.package_sha256, build, status=False)
+def _by_id(session: Session, model, ids: Iterable[int]) -> dict[int, object]:
+    ids = list(set(ids))
+    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))} if ids else {}
 
 
-@contextmanager
-def _built_document(store: ObjectStore, package_args: tuple, files, seal, max_bytes: int) -> Iterator[tuple[Path, str]]:
-    with packages.materialised(store, files) as local:
-        package = packages.document_package(*package_args, local)
-        with packages.signed_file(packages.write_document(package), seal, max_bytes) as result:
-            yield result
+class _Seals:
+    """Each organisation's seal, looked up once per batch."""
+
+    def __init__(self, session: Session, settings: Settings) -> None:
+        self._session, self._settings, self._seals = session, settings, {}
+
+    def __call__(self, org: Organisation):
+        if org.id not in self._seals:
+            self._seals[org.id] = seal_key(self._session, self._settings, org)
+        return self._seals[org.id]
 
 
-def _prepare_status(session: Session, settings: Settings, row: AxisStatusMessage) -> _Attempt:
-    exchange = session.get(AxisExchange, row.exchange_id)
-    org = session.get(Organisation, exchange.organisation_id)
-    seal = seal_key(session, settings, org)
-    # ResponseFor/OrganId is the original sender of the document (§1.9): the counterpart for a
-    # status about a document we received, ourselves for a recall (13) of one we sent. The status
-    # goes To the counterpart in both cases, and the hub routes it by that To.
-    original_sender = org.organ_id if exchange.direction == "outgoing" else exchange.counterpart
-    message = packages.status_message(org, original_sender, exchange.edxml_document_id, row.code,
-                                      row.description, row.created_at, row.staff)
-    recipient = exchange.counterpart
-    max_bytes = settings.axis.max_package_bytes
+def _prepare_documents(session: Session, settings: Settings, store: ObjectStore, rows: list[AxisExchange],
+                       skip: Callable[[object, Exception], None]) -> list[_Attempt]:
+    documents = _by_id(session, Document, (row.document_id for row in rows))
+    organisations = _by_id(session, Organisation, (row.organisation_id for row in rows))
+    files = packages.sendable_files_of(session, list(documents.values()))
+    seals, max_bytes = _Seals(session, settings), settings.axis.max_package_bytes
+    prepared = []
+    for row in rows:
+        try:
+            doc, org = documents[row.document_id], organisations[row.organisation_id]
+            seal, rows_of_doc = seals(org), files[doc.id]
+            recipient = (row.counterpart, next((name for oid, name in packages.axis_recipients(doc.recipients)
+                                                if oid == row.counterpart), ""))
+        except Exception as exc:  # noqa: BLE001 - this row is left as it is; the others go on
+            skip(row, exc)
+            continue
+        package_args = (doc, org, recipient, row.created_at)
+        in_memory = packages.fits_in_memory(rows_of_doc)
 
-    def build():
-        return packages.signed_file(packages.write_status_to(message, recipient), seal, max_bytes)
+        def build(package_args=package_args, rows_of_doc=rows_of_doc, seal=seal):
+            return packages.built_document(store, package_args, rows_of_doc, seal, max_bytes)
 
-    return _Attempt(org.organ_id, row.idempotency_key, None, build, status=True)
+        prepared.append(_Attempt(row.id, org.organ_id, row.idempotency_key, row.package_sha256, build,
+                                 status=False, in_memory=in_memory))
+    return prepared
+
+
+def _prepare_statuses(session: Session, settings: Settings, rows: list[AxisStatusMessage],
+                      skip: Callable[[object, Exception], None]) -> list[_Attempt]:
+    exchanges = _by_id(session, AxisExchange, (row.exchange_id for row in rows))
+    organisations = _by_id(session, Organisation, (e.organisation_id for e in exchanges.values()))
+    seals, max_bytes = _Seals(session, settings), settings.axis.max_package_bytes
+    prepared = []
+    for row in rows:
+        try:
+            exchange = exchanges[row.exchange_id]
+            org = organisations[exchange.organisation_id]
+            seal = seals(org)
+            # ResponseFor/OrganId is the original sender of the document (§1.9): the counterpart for a
+            # status about a document we received, ourselves for a recall (13) of one we sent. The
+            # status goes To the counterpart in both cases, and the hub routes it by that To.
+            original_sender = org.organ_id if exchange.direction == "outgoing" else exchange.counterpart
+            message = packages.status_message(org, original_sender, exchange.edxml_document_id, row.code,
+                                              row.description, row.created_at, row.staff)
+        except Exception as exc:  # noqa: BLE001 - this row is left as it is; the others go on
+            skip(row, exc)
+            continue
+        write = packages.write_status_to(message, exchange.counterpart)
+
+        def build(write=write, seal=seal):
+            return nullcontext(packages.signed_bytes(write, seal, max_bytes))
+
+        prepared.append(_Attempt(row.id, org.organ_id, row.idempotency_key, None, build, status=True))
+    return prepared
 
 
 def _fail(row, code: str, message: str) -> None:
     row.state, row.error_code, row.error_message, row.next_attempt_at = "failed", code, message[:2000], None
 
 
-def _record_outcome(session: Session, settings: Settings, row, outcome, sha256: str | None, kind: str,
-                    object_id: int) -> str:
+def _apply_outcome(settings: Settings, row, outcome, sha256: str | None) -> str:
     now = datetime.now(UTC)
     row.attempts += 1
     if isinstance(outcome, TransportError) and outcome.retryable:
@@ -127,66 +172,203 @@ def _record_outcome(session: Session, settings: Settings, row, outcome, sha256: 
         row.error_code = row.error_message = row.next_attempt_at = None
     if sha256 and isinstance(row, AxisExchange) and row.package_sha256 is None:
         row.package_sha256 = sha256
-    audit.record(session, SERVICE_ACTOR, f"axis.{kind}_{row.state}", object_type="axis_" + kind, object_id=object_id,
-                 attempts=row.attempts, error_code=row.error_code, message_id=row.message_id)
     return row.state
+
+
+def _audit_outcome(session: Session, row, kind: str) -> None:
+    audit.record(session, SERVICE_ACTOR, f"axis.{kind}_{row.state}", object_type="axis_" + kind, object_id=row.id,
+                 attempts=row.attempts, error_code=row.error_code, message_id=row.message_id)
 
 
 def attempt(sessions: sessionmaker[Session], settings: Settings, store: ObjectStore, model, row_id: int,
             *, force: bool = False) -> str:
     """One delivery attempt of an ``AxisExchange`` (outgoing document) or ``AxisStatusMessage`` (sent);
     returns the row's state afterwards. Rows not due (or already sent/failed) are left alone."""
+    return _attempt_batch(sessions, settings, store, model, [row_id], force=force, strict=True)[row_id]
+
+
+def attempt_many(sessions: sessionmaker[Session], settings: Settings, store: ObjectStore, model,
+                 row_ids: Iterable[int], *, force: bool = False) -> dict[int, str]:
+    """One delivery attempt of each of ``row_ids`` (all ``AxisExchange`` or all ``AxisStatusMessage``),
+    as :func:`attempt` makes it, with one read transaction, one request per organisation and one
+    transaction recording every outcome; returns row id → state afterwards (``missing`` for an unknown
+    id). Rows not due are left alone. A row that cannot be prepared or built for an unexpected reason
+    (a bug, not an axis or archive error) is logged and left as it was; the others go on.
+
+    Statuses are sent in the order given; :func:`send_statuses_many` sends one per exchange at a
+    time, so a later code never overtakes an earlier one."""
+    return _attempt_batch(sessions, settings, store, model, list(row_ids), force=force, strict=False)
+
+
+def _attempt_batch(sessions: sessionmaker[Session], settings: Settings, store: ObjectStore, model,
+                   row_ids: list[int], *, force: bool, strict: bool) -> dict[int, str]:
+    ids = list(dict.fromkeys(row_ids))
+    states: dict[int, str] = {}
+
+    def skip(row, exc: Exception) -> None:
+        if strict:
+            raise exc
+        log.error("axis attempt of %s %s skipped: %r", model.__name__, row.id, exc, exc_info=exc)
+
     with sessions() as session:
-        row = session.get(model, row_id)
-        if row is None:
-            return "missing"
-        if not (_due(row, datetime.now(UTC)) or (force and row.state in SENDING)):
-            return row.state
+        rows = _by_id(session, model, ids)
+        now = datetime.now(UTC)
+        due = []
+        for row_id in ids:
+            row = rows.get(row_id)
+            if row is None:
+                states[row_id] = "missing"
+            elif _due(row, now) or (force and row.state in SENDING):
+                states[row_id] = row.state  # until an outcome is recorded
+                due.append(row)
+            else:
+                states[row_id] = row.state
+        if not due:
+            return states
         if model is AxisExchange:
-            prepared = _prepare_document(session, settings, store, row)
+            prepared = _prepare_documents(session, settings, store, due, skip)
         else:
-            prepared = _prepare_status(session, settings, row)
+            prepared = _prepare_statuses(session, settings, due, skip)
+        session.expunge_all()  # plain values from here on: the builds run after the transaction ends
         session.commit()  # a seal created on first use is kept
-    outcome, sha256 = _send(settings, prepared)
+    outcomes = _deliver(settings, prepared, strict)
+    if not outcomes:
+        return states
+    kind = "status" if model is AxisStatusMessage else "document"
     with sessions() as session:
-        row = session.get(model, row_id)
-        if row.state not in SENDING:  # a concurrent attempt finished first
-            return row.state
-        kind = "status" if prepared.status else "document"
-        state = _record_outcome(session, settings, row, outcome, sha256, kind, row_id)
+        rows = _by_id(session, model, outcomes)
+        recorded = []
+        for row_id in sorted(outcomes):
+            row = rows[row_id]
+            if row.state not in SENDING:  # a concurrent attempt finished first
+                states[row_id] = row.state
+                continue
+            outcome, sha256 = outcomes[row_id]
+            states[row_id] = _apply_outcome(settings, row, outcome, sha256)
+            recorded.append(row)
+        session.flush()  # the rows' updates together, before the audit events (each flushes itself)
+        for row in recorded:
+            _audit_outcome(session, row, kind)
         session.commit()
-        return state
+    return states
 
 
-def _send(settings: Settings, prepared: _Attempt):
-    sha256 = None
+def _deliver(settings: Settings, prepared: list[_Attempt], strict: bool) -> dict[int, Outcome]:
+    """Build, sign and send every prepared package, one request per organisation (split when it
+    would exceed ``REQUEST_MAX_PACKAGES`` or ``REQUEST_MAX_BYTES``); a package built on disk goes
+    alone, while its temporary files exist. Returns row id → outcome for every package that got one."""
+    by_org: dict[str, list[_Attempt]] = {}
+    for item in prepared:
+        by_org.setdefault(item.organ_id, []).append(item)
+    outcomes: dict[int, Outcome] = {}
+    for organ_id, items in by_org.items():
+        try:
+            transport = transport_for(settings, organ_id)
+        except _EXPECTED as exc:
+            log.warning("axis send as %s failed: %s", organ_id, exc)
+            outcomes.update((item.row_id, (exc, None)) for item in items)
+            continue
+        waiting: list[tuple[_Attempt, SignedPackage]] = []
+        size = 0
+        for item in items:
+            try:
+                with item.build() as signed:
+                    if item.expected_sha256 and signed.sha256 != item.expected_sha256:
+                        outcomes[item.row_id] = (TransportError(
+                            "package_changed", "the rebuilt package differs from the first one (the document "
+                            "or the seal changed); it is not sent under the same key"), signed.sha256)
+                        continue
+                    if not item.in_memory:
+                        _send_request(transport, [(item, signed)], outcomes, strict)
+                        continue
+            except _EXPECTED as exc:
+                log.warning("axis package of %s not built: %s", item.key, exc)
+                outcomes[item.row_id] = (exc, None)
+                continue
+            except Exception as exc:
+                if strict:
+                    raise
+                log.error("axis package of %s not built: %r", item.key, exc, exc_info=exc)
+                continue
+            if waiting and (len(waiting) >= REQUEST_MAX_PACKAGES or size + signed.size > REQUEST_MAX_BYTES):
+                _send_request(transport, waiting, outcomes, strict)
+                waiting, size = [], 0
+            waiting.append((item, signed))
+            size += signed.size
+        if waiting:
+            _send_request(transport, waiting, outcomes, strict)
+    return outcomes
+
+
+def _send_request(transport: AxisTransport, items: list[tuple[_Attempt, SignedPackage]],
+                  outcomes: dict[int, Outcome], strict: bool) -> None:
+    """Send ``items`` in one ``send_many`` request, or one by one when the transport has no
+    ``send_many``. One by one, an ``unavailable`` axis is not asked again for the rest: they get the
+    same error (and their retry), as a failed ``send_many`` request gives every package."""
+    send_many = getattr(transport, "send_many", None)
     try:
-        transport = transport_for(settings, prepared.organ_id)
-        with prepared.build() as (path, sha256):
-            if prepared.expected_sha256 and sha256 != prepared.expected_sha256:
-                return TransportError("package_changed", "the rebuilt package differs from the first one "
-                                      "(the document or the seal changed); it is not sent under the same key"), sha256
-            send = transport.update_status if prepared.status else transport.send
-            return send(path, idempotency_key=prepared.key), sha256
-    except (TransportError, EdxmlError, DocsvcError, ArchiveError) as exc:
-        log.warning("axis send of %s failed: %s", prepared.key, exc)
-        return exc, sha256
+        if send_many is not None:
+            try:
+                results = list(send_many([(signed.source(), item.key) for item, signed in items]))
+            except TransportError as exc:
+                results = [exc] * len(items)
+            if len(results) != len(items):
+                raise RuntimeError(f"send_many answered {len(results)} outcomes for {len(items)} packages")
+        else:
+            results = []
+            for item, signed in items:
+                if results and isinstance(results[-1], TransportError) and results[-1].retryable:
+                    results.append(results[-1])
+                    continue
+                send = transport.update_status if item.status else transport.send
+                try:
+                    results.append(send(signed.source(), idempotency_key=item.key))
+                except TransportError as exc:
+                    results.append(exc)
+    except Exception as exc:
+        if strict:
+            raise
+        log.error("axis request of %d packages failed unexpectedly: %r", len(items), exc, exc_info=exc)
+        return
+    for (item, signed), result in zip(items, results, strict=True):
+        if isinstance(result, TransportError):
+            log.warning("axis send of %s failed: %s", item.key, result)
+        outcomes[item.row_id] = (result, signed.sha256)
 
 
 def send_statuses(sessions: sessionmaker[Session], settings: Settings, store: ObjectStore,
                   exchange_id: int) -> list[str]:
     """Send the pending statuses of one exchange in order (01 before 03 …), stopping at the first
     that is not sent yet so a later code never overtakes an earlier one."""
-    with sessions() as session:
-        ids = list(session.scalars(select(AxisStatusMessage.id).where(
-            AxisStatusMessage.exchange_id == exchange_id, AxisStatusMessage.direction == "sent",
-            AxisStatusMessage.state.in_(SENDING)).order_by(AxisStatusMessage.id)))
-    states = []
-    for status_id in ids:
-        states.append(attempt(sessions, settings, store, AxisStatusMessage, status_id))
-        if states[-1] != "sent":
+    return send_statuses_many(sessions, settings, store, [exchange_id])[exchange_id]
+
+
+def send_statuses_many(sessions: sessionmaker[Session], settings: Settings, store: ObjectStore,
+                       exchange_ids: Iterable[int]) -> dict[int, list[str]]:
+    """:func:`send_statuses` of several exchanges, in rounds: each round sends the first pending
+    status of every exchange still going (one ``attempt_many``), and an exchange goes on to its next
+    status only once the previous one is sent. Returns exchange id → the states, in order."""
+    results: dict[int, list[str]] = {exchange_id: [] for exchange_id in exchange_ids}
+    going, tried = set(results), set()
+    while going:
+        with sessions() as session:
+            heads: dict[int, int] = {}
+            for status_id, exchange_id in session.execute(
+                    select(AxisStatusMessage.id, AxisStatusMessage.exchange_id).where(
+                        AxisStatusMessage.exchange_id.in_(list(going)), AxisStatusMessage.direction == "sent",
+                        AxisStatusMessage.state.in_(SENDING)).order_by(AxisStatusMessage.id)):
+                heads.setdefault(exchange_id, status_id)
+        heads = {exchange_id: status_id for exchange_id, status_id in heads.items() if status_id not in tried}
+        if not heads:
             break
-    return states
+        tried.update(heads.values())
+        states = attempt_many(sessions, settings, store, AxisStatusMessage, list(heads.values()))
+        going = set()
+        for exchange_id, status_id in heads.items():
+            results[exchange_id].append(states[status_id])
+            if states[status_id] == "sent":
+                going.add(exchange_id)
+    return results
 
 
 def due_rows(sessions: sessionmaker[Session], limit: int = 200) -> tuple[list[int], list[int]]:

@@ -1,5 +1,8 @@
 """Turning docsvc records into edXML: an issued document into a ``DocumentPackage`` addressed to one
-external recipient, a status into a ``StatusMessage``, and either into signed bytes on disk.
+external recipient, a status into a ``StatusMessage``, and either into signed bytes: in memory for a
+small package (files totalling at most ``IN_MEMORY_MAX_BYTES``: no temporary directory, no file
+written), through temporary files otherwise (a 200 MB attachment is streamed with bounded memory).
+Both ways give the same bytes.
 
 Builds are deterministic (the trace timestamp is the exchange's creation time, ContentIds derive
 from the exchange and file ids, RSA PKCS#1 v1.5 signatures are deterministic), so a retry after a
@@ -9,12 +12,15 @@ key instead of refusing a conflict."""
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from lxml import etree
@@ -50,6 +56,10 @@ from inter_axis.validate import is_organ_id, validate_status
 from inter_axis.xmldsig import SigningKey, sign_package_with
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+#: A document whose files total at most this many bytes is built, signed and hashed in memory (its
+#: package is ~1.4x that, held a few times over while being signed); a larger one goes through
+#: temporary files, so its memory stays bounded whatever its size.
+IN_MEMORY_MAX_BYTES = 4 * 1024**2
 _PRIORITY = {"thuong": 0, "khan": 1, "thuong_khan": 2, "hoa_toc": 3}
 _SEPARATOR = re.compile(r"\s*(?:[-–:|]\s*|\s)")
 
@@ -85,8 +95,9 @@ def edxml_document_id(doc: Document, org: Organisation) -> str:
 
 
 def document_package(doc: Document, org: Organisation, recipient: tuple[str, str], created_at: datetime,
-                     files: list[tuple[DocumentFile, Path]]) -> DocumentPackage:
-    """The package of an issued document for one recipient; ``files`` are (row, local copy) pairs."""
+                     files: list[tuple[DocumentFile, Path | bytes]]) -> DocumentPackage:
+    """The package of an issued document for one recipient; ``files`` are (row, local copy) pairs, the
+    copy a file (:func:`materialised`) or the content itself (:func:`read_files`)."""
     header = MessageHeader(
         from_org=organization(org),
         to=(Organization(organ_id=recipient[0], organ_name=recipient[1] or recipient[0]),),
@@ -105,8 +116,9 @@ def document_package(doc: Document, org: Organisation, recipient: tuple[str, str
     )
     attachments = tuple(
         AttachmentSource(content_id=f"docsvc-{doc.id}-{row.kind}-{row.seq}", name=row.filename,
-                         content_type=row.content_type, source=path, description=row.note or "")
-        for row, path in files)
+                         content_type=row.content_type, description=row.note or "",
+                         source=io.BytesIO(local) if isinstance(local, bytes) else local)
+        for row, local in files)
     return DocumentPackage(header=header, traces=(TraceHeader(org.organ_id, local_naive(created_at)),),
                            business=Business(BusinessDocType.NEW), attachments=attachments)
 
@@ -162,6 +174,24 @@ def sendable_files(session: Session, doc: Document) -> list[DocumentFile]:
     return versions[-1:] + [r for r in rows if r.kind != "version"]
 
 
+def sendable_files_of(session: Session, documents: list[Document]) -> dict[int, list[DocumentFile]]:
+    """:func:`sendable_files` of several documents, read in one query."""
+    by_document: dict[int, list[DocumentFile]] = {doc.id: [] for doc in documents}
+    if by_document:
+        for row in session.scalars(select(DocumentFile).where(DocumentFile.document_id.in_(list(by_document)))
+                                   .order_by(DocumentFile.document_id, DocumentFile.kind, DocumentFile.seq)):
+            by_document[row.document_id].append(row)
+    result = {}
+    for document_id, rows in by_document.items():
+        versions = [r for r in rows if r.kind == "version"]
+        result[document_id] = versions[-1:] + [r for r in rows if r.kind != "version"]
+    return result
+
+
+def fits_in_memory(rows: list[DocumentFile], limit: int = IN_MEMORY_MAX_BYTES) -> bool:
+    return sum(row.size or 0 for row in rows) <= limit
+
+
 @contextmanager
 def materialised(store: ObjectStore, rows: list[DocumentFile]) -> Iterator[list[tuple[DocumentFile, Path]]]:
     """Local copies of stored files (integrity-checked while read), removed afterwards."""
@@ -177,10 +207,45 @@ def materialised(store: ObjectStore, rows: list[DocumentFile]) -> Iterator[list[
         yield copies
 
 
+def read_files(store: ObjectStore, rows: list[DocumentFile]) -> list[tuple[DocumentFile, bytes]]:
+    """The stored files' contents (integrity-checked while read), for a package built in memory."""
+    return [(row, b"".join(store.get(row.object_key, verify=True))) for row in rows]
+
+
+@dataclass(frozen=True)
+class SignedPackage:
+    """The final bytes of a package and their SHA-256: held in memory (``data``) or in a temporary
+    file (``path``, removed when the context that made it ends)."""
+
+    sha256: str
+    size: int
+    data: bytes | None = None
+    path: Path | None = None
+
+    def source(self) -> BinaryIO | Path:
+        """What a transport sends: a fresh stream over the bytes, or the file."""
+        return io.BytesIO(self.data) if self.data is not None else self.path
+
+
+Writer = Callable[[BinaryIO], object]
+
+
+def signed_bytes(write: Writer, seal: SigningKey | None, max_bytes: int) -> SignedPackage:
+    """Write a package with ``write(out)`` and sign it with ``seal`` (when there is one), all in
+    memory; the same bytes as :func:`signed_file`."""
+    raw = io.BytesIO()
+    write(raw)
+    data = raw.getvalue()
+    if seal is not None:
+        out = io.BytesIO()
+        sign_package_with(data, out, seal, max_bytes=max_bytes)
+        data = out.getvalue()
+    return SignedPackage(hashlib.sha256(data).hexdigest(), len(data), data=data)
+
+
 @contextmanager
-def signed_file(write, seal: SigningKey | None, max_bytes: int) -> Iterator[tuple[Path, str]]:
-    """Write a package with ``write(out)``, sign it with ``seal`` when there is one; yields the path of
-    the final bytes and their SHA-256. Temporary files are removed afterwards."""
+def signed_on_disk(write: Writer, seal: SigningKey | None, max_bytes: int) -> Iterator[SignedPackage]:
+    """:func:`signed_bytes` through temporary files: memory stays bounded whatever the package's size."""
     with tempfile.TemporaryDirectory(prefix="docsvc-edxml-") as directory:
         raw, final = Path(directory) / "raw.edxml", Path(directory) / "signed.edxml"
         with raw.open("wb") as out:
@@ -190,10 +255,31 @@ def signed_file(write, seal: SigningKey | None, max_bytes: int) -> Iterator[tupl
         else:
             with final.open("wb") as out:
                 sign_package_with(raw, out, seal, max_bytes=max_bytes, spool_dir=directory)
-        yield final, _sha256(final)
+        yield SignedPackage(_sha256(final), final.stat().st_size, path=final)
 
 
-def write_document(package: DocumentPackage):
+@contextmanager
+def signed_file(write: Writer, seal: SigningKey | None, max_bytes: int) -> Iterator[tuple[Path, str]]:
+    """Write a package with ``write(out)``, sign it with ``seal`` when there is one; yields the path of
+    the final bytes and their SHA-256. Temporary files are removed afterwards."""
+    with signed_on_disk(write, seal, max_bytes) as signed:
+        yield signed.path, signed.sha256
+
+
+@contextmanager
+def built_document(store: ObjectStore, package_args: tuple, rows: list[DocumentFile], seal: SigningKey | None,
+                   max_bytes: int, in_memory_max: int = IN_MEMORY_MAX_BYTES) -> Iterator[SignedPackage]:
+    """The signed package of ``document_package(*package_args, files)``: in memory when the files
+    total at most ``in_memory_max`` bytes, through temporary files otherwise (same bytes)."""
+    if fits_in_memory(rows, in_memory_max):
+        yield signed_bytes(write_document(document_package(*package_args, read_files(store, rows))), seal, max_bytes)
+        return
+    with materialised(store, rows) as local, \
+            signed_on_disk(write_document(document_package(*package_args, local)), seal, max_bytes) as signed:
+        yield signed
+
+
+def write_document(package: DocumentPackage) -> Writer:
     return lambda out: write_package(package, out)
 
 
@@ -203,4 +289,3 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
