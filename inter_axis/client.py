@@ -10,7 +10,28 @@ and ``X-Agency-Id``:
 - ``GET /v1/messages/{id}/content`` → the package bytes, ``X-Content-SHA256``;
 - ``POST /v1/messages/{id}/ack``; ``POST /v1/acks`` with ``{"message_ids": [...]}`` (up to 1000; 404
   ``not_found`` naming the ids not addressed to us, the others are acknowledged);
-- ``GET /v1/sent/{id}``; ``GET /v1/agencies``.
+- ``GET /v1/sent/{id}``; ``GET /v1/agencies``;
+- ``POST /v1/messages/batch`` (``send_many``) and ``POST /v1/messages/contents`` (``get_many``), below.
+
+Batches travel in one framing both ways (media type ``application/vnd.docsvc.axis-batch``): one
+line of JSON, the *manifest* (UTF-8, ended by ``\n``, at most 256 KiB), then the packages' bytes
+one after another, each exactly as long as the manifest says. Nothing is escaped or encoded, so
+the hub cuts the stream at known offsets straight into its package files, and a reader never
+holds more than a buffer.
+
+- ``send_many`` sends ``{"packages": [{"idempotency_key": K, "size": N}, ...]}`` then the bytes,
+  with ``Content-Length`` = manifest line + sizes. The hub answers 200
+  ``{"results": [...]}``, one per package in order: a receipt (``message_id``, ``document_id``,
+  ``recipients``, ``kind``, ``replayed``) or ``{"error": {"code", "message", "detail"}}``. The
+  request as a whole is refused with the usual error body: 413 ``too_large`` over the hub's caps
+  (``detail["reason"]`` ``batch_count``: more than 100 packages; ``batch_bytes``: more than
+  32 MiB of packages), 422 ``invalid_package`` (``batch_manifest``, ``batch_framing``) for a
+  body that does not follow the format, 401, 503. The client keeps within the caps by itself:
+  a longer batch goes as several requests, in order, and a package over the byte cap alone
+  through ``POST /v1/messages``.
+- ``get_many`` sends ``{"message_ids": [...]}`` (at most 100) and receives a manifest
+  ``{"packages": [{"message_id", "size", "sha256"} | {"message_id", "error": {...}}, ...]}``, one
+  per id in order, then the bytes of each package found.
 
 The client never retries: retry policy belongs to the caller (the outbox job), which keeps
 the idempotency key with the outgoing record.
@@ -19,11 +40,14 @@ the idempotency key with the outgoing record.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
+import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +74,13 @@ from inter_axis.transport import (
 CHUNK = 256 * 1024
 #: Most packages one ``list_received`` returns (the hub's cap).
 MAX_LIST = 1000
+BATCH_MEDIA_TYPE = "application/vnd.docsvc.axis-batch"
+#: Longest manifest line a batch answer may have (the hub's limit for the ones it reads).
+MAX_MANIFEST_BYTES = 256 * 1024
+#: Codes that concern the request as a whole, never one package of a batch: they are raised.
+REQUEST_CODES = frozenset({UNAUTHORIZED, UNAVAILABLE})
+#: What a message id handed to ``get_many`` may look like (it names a file in the caller's directory).
+MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -69,6 +100,12 @@ class HubEndpointSpec:
     """Longest wait for the hub to answer once the request is sent (it inspects and fsyncs)."""
     write_timeout: float = 60.0
     """Longest stall while uploading one chunk."""
+    max_batch_packages: int = 100
+    """Most packages in one ``send_many`` request (the hub's ``--max-batch-packages``)."""
+    max_batch_bytes: int = 32 * 1024**2
+    """Most package bytes in one ``send_many`` request (the hub's ``--max-batch-bytes``)."""
+    max_get_many: int = 100
+    """Most packages in one ``get_many`` request (the hub's cap)."""
 
 
 class HubAxisTransport:
@@ -119,14 +156,74 @@ class HubAxisTransport:
             params = {"kind": expect_kind} if expect_kind else None
             body = _read_chunks(fh)
             response = self._request("POST", "/v1/messages", content=body, headers=headers, params=params)
-        data = response.json()
-        return SendReceipt(
-            message_id=data["message_id"],
-            document_id=data["document_id"],
-            recipients=tuple(data["recipients"]),
-            kind=data["kind"],
-            replayed=data["replayed"],
-        )
+        return _receipt(response.json())
+
+    def send_many(self, packages: Sequence[tuple[PackageSource, str]]) -> list[SendReceipt | TransportError]:
+        outcomes: list[SendReceipt | TransportError | None] = [None] * len(packages)
+        with ExitStack() as stack:
+            group: list[tuple[int, BinaryIO, int, str]] = []
+            group_bytes = 0
+            for index, (package, key) in enumerate(packages):
+                try:
+                    fh, size = stack.enter_context(_sized_file(package))
+                except TransportError as exc:
+                    outcomes[index] = exc
+                    continue
+                if size > self.spec.max_package_bytes:
+                    outcomes[index] = TransportError(
+                        TOO_LARGE, f"package is {size} bytes; the limit is {self.spec.max_package_bytes}",
+                        {"size": size, "limit": self.spec.max_package_bytes})
+                    continue
+                if group and (len(group) == self.spec.max_batch_packages
+                              or group_bytes + size > self.spec.max_batch_bytes):
+                    self._send_batch(group, outcomes)
+                    group, group_bytes = [], 0
+                if size > self.spec.max_batch_bytes:  # too big for any batch: alone, as send does it
+                    outcomes[index] = self._send_alone(fh, key)
+                    continue
+                group.append((index, fh, size, key))
+                group_bytes += size
+            if group:
+                self._send_batch(group, outcomes)
+        return outcomes
+
+    def _send_alone(self, fh: BinaryIO, key: str) -> SendReceipt | TransportError:
+        try:
+            return self._send(fh, key, expect_kind=None)
+        except TransportError as exc:
+            if exc.code in REQUEST_CODES:
+                raise
+            return exc
+
+    def _send_batch(self, group: list[tuple[int, BinaryIO, int, str]],
+                    outcomes: list[SendReceipt | TransportError | None]) -> None:
+        manifest = json.dumps({"packages": [{"idempotency_key": key, "size": size} for _, _, size, key in group]},
+                              separators=(",", ":")).encode() + b"\n"
+
+        def body() -> Iterator[bytes]:
+            pieces, gathered = [manifest], len(manifest)
+            for _, fh, size, _ in group:
+                left = size
+                while left:
+                    piece = fh.read(min(left, CHUNK))
+                    if not piece:
+                        raise TransportError(INVALID_PACKAGE, f"package ended {left} bytes before its size")
+                    pieces.append(piece)
+                    gathered += len(piece)
+                    left -= len(piece)
+                    if gathered >= 4 * CHUNK:
+                        yield b"".join(pieces)
+                        pieces, gathered = [], 0
+            if pieces:
+                yield b"".join(pieces)
+
+        headers = {"Content-Type": BATCH_MEDIA_TYPE,
+                   "Content-Length": str(len(manifest) + sum(size for _, _, size, _ in group))}
+        results = self._request("POST", "/v1/messages/batch", content=body(), headers=headers).json()["results"]
+        if len(results) != len(group):
+            raise TransportError(UNAVAILABLE, f"the hub answered {len(results)} outcomes for {len(group)} packages")
+        for (index, _, _, _), result in zip(group, results, strict=True):
+            outcomes[index] = _item_error(result["error"]) if "error" in result else _receipt(result)
 
     # -- receiving ---------------------------------------------------------------------------
     def list_received(self, limit: int = 100) -> list[ReceivedRef]:
@@ -170,10 +267,46 @@ class HubAxisTransport:
             )
         return size
 
+    def get_many(self, message_ids: Sequence[str], directory: Path) -> list[Path | TransportError]:
+        directory = Path(directory)
+        outcomes: list[Path | TransportError | None] = [None] * len(message_ids)
+        wanted = []
+        for index, message_id in enumerate(message_ids):
+            if isinstance(message_id, str) and MESSAGE_ID.fullmatch(message_id):
+                wanted.append(index)
+            else:  # the hub has no such id, and it must not name a file outside ``directory``
+                outcomes[index] = TransportError(NOT_FOUND, f"no message {str(message_id)[:80]!r}")
+        for start in range(0, len(wanted), self.spec.max_get_many):
+            indexes = wanted[start:start + self.spec.max_get_many]
+            self._get_batch([message_ids[i] for i in indexes], indexes, directory, outcomes)
+        return outcomes
+
+    def _get_batch(self, ids: list[str], indexes: list[int], directory: Path,
+                   outcomes: list[Path | TransportError | None]) -> None:
+        try:
+            with self._http.stream("POST", "/v1/messages/contents", json={"message_ids": ids}) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise _error_from(response)
+                reader = _Framed(response.iter_bytes(CHUNK))
+                try:
+                    entries = json.loads(reader.line(MAX_MANIFEST_BYTES))["packages"]
+                    if [e["message_id"] for e in entries] != ids:
+                        raise ValueError("the manifest does not list the ids asked for, in order")
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise TransportError(UNAVAILABLE, f"the hub's answer is not a package batch: {exc}") from exc
+                for index, entry in zip(indexes, entries, strict=True):
+                    if "error" in entry:
+                        outcomes[index] = _item_error(entry["error"])
+                    else:
+                        outcomes[index] = _receive(reader, entry, directory)
+        except httpx.HTTPError as exc:
+            raise TransportError(UNAVAILABLE, f"download of {len(ids)} packages failed: {exc}") from exc
+
     def ack(self, message_id: str) -> None:
         self._request("POST", f"/v1/messages/{message_id}/ack")
 
-    def ack_many(self, message_ids: list[str]) -> None:
+    def ack_many(self, message_ids: Sequence[str]) -> None:
         """Acknowledge several received packages in one request (``ack`` for each, at the cost of one).
         ``not_found`` names those not addressed to us; the others are acknowledged all the same."""
         for start in range(0, len(message_ids), MAX_LIST):
@@ -223,6 +356,70 @@ def _error_from(response: httpx.Response) -> TransportError:
     elif code not in ERROR_CODES or response.status_code >= 500:
         code = UNAVAILABLE
     return TransportError(code, f"HTTP {response.status_code}: {message}", detail)
+
+
+def _receipt(data: dict) -> SendReceipt:
+    return SendReceipt(message_id=data["message_id"], document_id=data["document_id"],
+                       recipients=tuple(data["recipients"]), kind=data["kind"], replayed=data["replayed"])
+
+
+def _item_error(error: dict) -> TransportError:
+    """One package's refusal inside a batch answer (an unknown code reads as ``unavailable``)."""
+    code = error.get("code")
+    return TransportError(code if code in ERROR_CODES else UNAVAILABLE, str(error.get("message", "")),
+                          error.get("detail") or {})
+
+
+class _Framed:
+    """Reads a batch answer: its manifest line, then each package's bytes by size."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def _more(self) -> bool:
+        for chunk in self._chunks:
+            if chunk:
+                self._buffer += chunk
+                return True
+        return False
+
+    def line(self, limit: int) -> bytes:
+        while (end := self._buffer.find(b"\n")) == -1:
+            if len(self._buffer) > limit or not self._more():
+                raise ValueError("no manifest line")
+        line, self._buffer = self._buffer[:end], self._buffer[end + 1:]
+        return line
+
+    def copy(self, size: int, out: BinaryIO, digest) -> None:
+        """Exactly ``size`` bytes to ``out`` (and the digest)."""
+        while size:
+            if not self._buffer and not self._more():
+                raise TransportError(UNAVAILABLE, f"the hub's answer ended {size} bytes early")
+            piece, self._buffer = self._buffer[:size], self._buffer[size:]
+            digest.update(piece)
+            out.write(piece)
+            size -= len(piece)
+
+
+def _receive(reader: _Framed, entry: dict, directory: Path) -> Path | TransportError:
+    """One package of a ``get_many`` answer to ``directory/<id>.edxml``, or its error if its bytes do not
+    match their SHA-256 (no file is left then). Written under a temporary name and renamed, so the
+    file exists only whole and checked."""
+    message_id, size, expected = entry["message_id"], int(entry["size"]), entry["sha256"]
+    target = directory / f"{message_id}.edxml"
+    partial = directory / f".{message_id}.{secrets.token_hex(4)}.part"
+    digest = hashlib.sha256()
+    try:
+        with open(partial, "wb") as out:
+            reader.copy(size, out, digest)
+        if digest.hexdigest() != expected:
+            return TransportError(UNAVAILABLE, f"download of {message_id} does not match its SHA-256; fetch again",
+                                  {"expected": expected, "got": digest.hexdigest()})
+        os.replace(partial, target)
+        return target
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _parse_time(value: str | None) -> datetime | None:

@@ -15,11 +15,18 @@ is ``send`` restricted to status packages, addressed by the hub to ``ResponseFor
 Both need an idempotency key, because a send whose response was lost (timeout, hub restart)
 must be retried safely: the hub answers a retry carrying the same key and the same bytes with
 the original receipt instead of a second copy.
+
+Batches: ``send_many``, ``get_many`` and ``ack_many`` do what ``send``, ``get`` and ``ack`` do for
+several packages at the cost of one request. ``send_many`` and ``get_many`` answer per package
+(a receipt or a path, or the ``TransportError`` the single call would have raised), so one
+package's refusal never fails the others; a failure of the request as a whole (axis down,
+credentials refused) raises, as the single calls do.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -196,4 +203,33 @@ class AxisTransport(Protocol):
 
     def list_agencies(self) -> list[Agency]:
         """Every agency registered on the axis, by OrganId."""
+        ...
+
+    def send_many(self, packages: Sequence[tuple[PackageSource, str]]) -> list[SendReceipt | TransportError]:
+        """``send`` for several (package, idempotency key) pairs, documents and statuses alike, at
+        the cost of one request (or a few, where the axis caps a batch's count or bytes).
+
+        Returns one outcome per package, in order: its ``SendReceipt`` (``replayed=True`` for a
+        retry under the same key and bytes), or the ``TransportError`` that ``send`` would have
+        raised for it alone (``duplicate_document``, ``sender_mismatch``, ``invalid_package``,
+        ``too_large``, ``idempotency_conflict``, ``unknown_recipient``...). Every accepted package is
+        stored durably before this returns, exactly as by ``send``. Raises ``TransportError`` when
+        the request as a whole fails (``unavailable``: retry the same keys and bytes, which is
+        safe; ``unauthorized``); packages of the batch may then have been accepted or not."""
+        ...
+
+    def get_many(self, message_ids: Sequence[str], directory: Path) -> list[Path | TransportError]:
+        """``get`` for several packages at the cost of one request (or a few, over the axis's cap):
+        each is written to ``directory/<message_id>.edxml`` and checked against its SHA-256.
+
+        Returns one outcome per id, in order: the file's path, or the ``TransportError`` that
+        ``get`` would have raised for it alone (``not_found``; ``unavailable`` when its bytes do
+        not match their SHA-256, and no file is left for it). Raises ``TransportError`` when the
+        request as a whole fails."""
+        ...
+
+    def ack_many(self, message_ids: Sequence[str]) -> None:
+        """``ack`` for several packages at the cost of one request (idempotent). Raises
+        ``not_found`` naming (``detail["unknown"]``) the ids not addressed to this agency; the
+        others are acknowledged all the same."""
         ...

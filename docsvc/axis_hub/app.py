@@ -6,10 +6,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from docsvc.axis_hub.service import IDEMPOTENCY_KEY, HubService
+from docsvc.axis_hub.batch import (
+    BATCH_MEDIA_TYPE,
+    MAX_MANIFEST_BYTES,
+    BatchReceiver,
+    open_contents,
+    outcome_json,
+)
+from docsvc.axis_hub.service import IDEMPOTENCY_KEY, MAX_GET_MANY, HubService
 from docsvc.axis_hub.storage import PartialUpload
 from inter_axis.transport import (
     DUPLICATE_DOCUMENT,
@@ -119,6 +126,35 @@ def create_hub_app(service: HubService) -> FastAPI:
         body = {"message_id": receipt.message_id, "document_id": receipt.document_id,
                 "recipients": list(receipt.recipients), "kind": receipt.kind, "replayed": receipt.replayed}
         return JSONResponse(body, 200 if receipt.replayed else 201)
+
+    @app.post("/v1/messages/batch")
+    async def send_batch(request: Request, sender: Agency) -> JSONResponse:
+        """``send_many``: one outcome per package (see ``inter_axis.client`` for the format)."""
+        declared = request.headers.get("content-length")
+        length = int(declared) if declared and declared.isdigit() else None
+        if length is not None and length > service.max_batch_bytes + MAX_MANIFEST_BYTES + 1:
+            return _error(TOO_LARGE, f"a batch carries at most {service.max_batch_bytes} bytes of packages",
+                          {"reason": "batch_bytes", "size": length, "limit": service.max_batch_bytes})
+        batch = BatchReceiver(service, length)
+        try:
+            async for chunk in request.stream():
+                if batch.feed(chunk):
+                    await run_in_threadpool(batch.write_pending)
+            outcomes = await run_in_threadpool(batch.accept, sender)
+        finally:
+            # accept() hands the uploads over; this covers a refusal of the batch or a dropped client.
+            if batch.holds_files:
+                await run_in_threadpool(batch.discard)
+        return JSONResponse({"results": [outcome_json(o) for o in outcomes]})
+
+    @app.post("/v1/messages/contents")
+    async def contents_many(recipient: Agency,
+                            message_ids: Annotated[list[Annotated[str, Query(max_length=64)]],
+                                                   Body(embed=True, max_length=MAX_GET_MANY)]) -> StreamingResponse:
+        """``get_many``: a manifest line, then the bytes of every package found, in order."""
+        contents = await run_in_threadpool(open_contents, service, recipient, message_ids)
+        return StreamingResponse(contents.body(), media_type=BATCH_MEDIA_TYPE,
+                                 headers={"Content-Length": str(contents.length)})
 
     @app.get("/v1/messages")
     def received(recipient: Agency, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> JSONResponse:

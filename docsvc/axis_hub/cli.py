@@ -27,6 +27,9 @@ def hub_command(
         help="JSON {\"agencies\": [{organ_id, name, secret_sha256}]}; loaded at start, agencies missing "
              "from it are deactivated.")] = None,
     max_package_bytes: Annotated[int, typer.Option(help="Largest package accepted.")] = DEFAULT_MAX_PACKAGE_BYTES,
+    max_batch_packages: Annotated[int, typer.Option(help="Most packages in one send_many request.")] = 100,
+    max_batch_bytes: Annotated[int, typer.Option(
+        help="Most package bytes in one send_many request (a larger package is sent alone).")] = 32 * 1024**2,
 ) -> None:
     """Run an interlink-axis hub for the agencies of one province (and for tests)."""
     import uvicorn
@@ -43,7 +46,8 @@ def hub_command(
     except (OSError, ValueError, KeyError) as exc:
         typer.secho(f"cannot read the agencies file: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
-    service = HubService(durable_engine(make_engine(url)), PackageStorage(data_dir), max_package_bytes)
+    service = HubService(durable_engine(make_engine(url)), PackageStorage(data_dir), max_package_bytes,
+                         max_batch_packages=max_batch_packages, max_batch_bytes=max_batch_bytes)
     swept = service.prepare(agencies)
     if swept:
         typer.echo(f"removed {len(swept)} file(s) left by an interrupted upload: {', '.join(swept[:5])}")

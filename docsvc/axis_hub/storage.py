@@ -4,6 +4,10 @@ An upload is written to ``incoming/<random>.part`` while it streams in, fsynced,
 to ``packages/<ab>/<message_id>.edxml`` (directory fsynced) *before* the database row that
 points at it is committed. So a committed row never points at a missing file; a crash can only
 leave a file without a row, which ``sweep`` removes at start-up.
+
+A batch (``place_many``) renames all its files first and fsyncs each directory they went to once;
+the hub gives the message ids of one batch the same first two characters, so that is one
+directory fsync per batch.
 """
 
 from __future__ import annotations
@@ -57,7 +61,9 @@ class PackageStorage:
 
     @staticmethod
     def finish(upload: PartialUpload) -> None:
-        """Make the received bytes durable (still under ``incoming/``)."""
+        """Make the received bytes durable (still under ``incoming/``); once is enough."""
+        if upload._fh.closed:
+            return
         upload._fh.flush()
         os.fsync(upload._fh.fileno())
         upload._fh.close()
@@ -76,11 +82,28 @@ class PackageStorage:
 
     def place(self, upload: PartialUpload, storage_key: str) -> Path:
         """Move a finished upload to its final name, durably (rename + directory fsync)."""
-        target = self.path_of(storage_key)
-        target.parent.mkdir(exist_ok=True)
-        os.replace(upload.path, target)
-        _fsync_dir(target.parent)
-        return target
+        return self.place_many([(upload, storage_key)])[0]
+
+    def place_many(self, moves: list[tuple[PartialUpload, str]]) -> list[Path]:
+        """``place`` for several finished uploads: every rename first, then one fsync for each
+        directory they went to (and for ``packages/`` when one of those was created)."""
+        targets, directories, created = [], {}, False
+        for upload, storage_key in moves:
+            target = self.path_of(storage_key)
+            if target.parent not in directories:
+                try:
+                    target.parent.mkdir()
+                    created = True
+                except FileExistsError:
+                    pass
+                directories[target.parent] = None
+            os.replace(upload.path, target)
+            targets.append(target)
+        if created:  # the new directory's own entry must be durable too
+            _fsync_dir(self.packages)
+        for directory in directories:
+            _fsync_dir(directory)
+        return targets
 
     def remove(self, storage_key: str) -> None:
         self.path_of(storage_key).unlink(missing_ok=True)

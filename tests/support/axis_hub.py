@@ -44,6 +44,8 @@ class Hub:
     secrets: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
+    options: tuple[str, ...] = ()
+    """More ``docsvc axis-hub`` options, e.g. ``("--max-batch-packages", "5")``."""
 
     @property
     def url(self) -> str:
@@ -55,6 +57,7 @@ class Hub:
                "--agencies-file", str(self.agencies_file), "--max-package-bytes", str(self.max_package_bytes)]
         if self.database_url:
             cmd += ["--database-url", self.database_url]
+        cmd += list(self.options)
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSVC_")} | {"PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(cmd, env=env, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -149,6 +152,11 @@ class Hub:
             engine.dispose()
         return message_id
 
+    def requests(self, method: str, path: str) -> int:
+        """How many ``method path`` requests the hub answered, from its access log (all its runs)."""
+        logs = sorted(self.data_dir.parent.glob(f"hub-{self.port}-*.log"))
+        return sum(p.read_text(errors="replace").count(f'"{method} {path} ') for p in logs)
+
     def content_fetches(self, message_id: str) -> int:
         """How often the package's bytes were downloaded, from the hub's access log (all its runs)."""
         logs = sorted(self.data_dir.parent.glob(f"hub-{self.port}-*.log"))
@@ -156,10 +164,11 @@ class Hub:
                    for path in logs)
 
 
-def new_hub(tmp_path: Path, database_url: str | None = None, max_package_bytes: int = 8 * 1024**2) -> Hub:
+def new_hub(tmp_path: Path, database_url: str | None = None, max_package_bytes: int = 8 * 1024**2,
+            options: tuple[str, ...] = ()) -> Hub:
     """A hub (not yet started) with the province, a department and the Government Office registered."""
     hub = Hub(data_dir=tmp_path / "hub", agencies_file=tmp_path / "agencies.json", database_url=database_url,
-              max_package_bytes=max_package_bytes)
+              max_package_bytes=max_package_bytes, options=options)
     hub.register(PROVINCE, "Ủy ban nhân dân tỉnh Nghệ An")
     hub.register(DEPARTMENT, "Sở Thông tin và Truyền thông tỉnh Nghệ An")
     hub.register(GOVERNMENT, "Văn phòng Chính phủ")
