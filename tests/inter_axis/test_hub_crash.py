@@ -1,6 +1,6 @@
-"""The hub killed with SIGKILL at each point of a send, then restarted on the same data: the
-client's retry with the same idempotency key ends with exactly one delivered copy, and nothing
-half-written stays behind."""
+"""The hub killed with SIGKILL at each point of a send (and of a ``send_many`` batch), then
+restarted on the same data: the client's retry with the same idempotency keys ends with exactly
+one delivered copy of each package, and nothing half-written stays behind."""
 
 from __future__ import annotations
 
@@ -140,5 +140,92 @@ def test_killed_between_storing_the_file_and_committing(tmp_path: Path):
             assert hub.stored_packages() == [], "the file without a committed row was not swept"
             assert _copies_delivered(hub, doc_id) == []
             _retry_delivers_once(hub, path, key, doc_id)
+        finally:
+            hub.stop()
+
+
+# -- send_many ----------------------------------------------------------------------------------
+def _batch(tmp_path: Path, name: str, sizes: tuple[int, ...]) -> tuple[list[tuple[Path, str]], list[str]]:
+    """Packages of these attachment sizes, each with its key, and their DocumentIds."""
+    doc_ids = [f"{PROVINCE},2025/03/14,{name}{i}/CT-UBND" for i in range(len(sizes))]
+    packages = [document_package(tmp_path / f"{name}{i}.edxml", document_id=d, attachment_bytes=size)
+                for i, (d, size) in enumerate(zip(doc_ids, sizes, strict=True))]
+    return [(p, new_idempotency_key()) for p in packages], doc_ids
+
+
+def _send_many_in_background(hub: Hub, batch: list) -> tuple[threading.Thread, list]:
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(hub.client(PROVINCE).send_many(batch))
+        except TransportError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def _batch_retry_delivers_each_once(hub: Hub, batch: list, doc_ids: list[str]) -> None:
+    receipts = hub.client(PROVINCE).send_many(batch)
+    assert all(not isinstance(r, TransportError) for r in receipts), receipts
+    for receipt, doc_id in zip(receipts, doc_ids, strict=True):
+        assert _copies_delivered(hub, doc_id) == [receipt.message_id]
+    again = hub.client(PROVINCE).send_many(batch)
+    assert [(r.message_id, r.replayed) for r in again] == [(r.message_id, True) for r in receipts]
+    assert len(hub.stored_packages()) == len(batch) and hub.partial_uploads() == []
+
+
+def test_killed_in_the_middle_of_a_batch(sqlite_hub: Hub, tmp_path: Path):
+    hub = sqlite_hub
+    batch, doc_ids = _batch(tmp_path, "mid", (50_000, 50_000, 6 * 1024**2, 50_000))
+    slow = SlowPackage(batch[2][0])
+    thread, outcome = _send_many_in_background(hub, [batch[0], batch[1], (slow, batch[2][1]), batch[3]])
+
+    assert slow.halfway.wait(30)
+    _wait_for(lambda: any(p.stat().st_size > 0 for p in hub.partial_uploads()))
+    hub.kill()
+    thread.join(30)
+    slow.close()
+    assert isinstance(outcome[0], TransportError) and outcome[0].code == "unavailable", outcome
+
+    hub.start()
+    assert hub.partial_uploads() == [] and hub.stored_packages() == []
+    _batch_retry_delivers_each_once(hub, batch, doc_ids)
+
+
+def test_killed_after_accepting_a_batch_before_the_client_saw_the_answer(sqlite_hub: Hub, tmp_path: Path):
+    hub = sqlite_hub
+    batch, doc_ids = _batch(tmp_path, "lost", (20_000, 20_000, 20_000))
+    first = hub.client(PROVINCE).send_many(batch)  # the response is "lost" here
+    hub.kill()
+    hub.start()
+    _batch_retry_delivers_each_once(hub, batch, doc_ids)
+    assert [r.message_id for r in hub.client(PROVINCE).send_many(batch)] == [r.message_id for r in first]
+
+
+@pytest.mark.postgres
+def test_killed_between_placing_a_batch_and_committing_it(tmp_path: Path):
+    """The table lock of ``test_killed_between_storing_the_file_and_committing``, for a batch: every
+    file placed and fsynced, the one transaction not committed."""
+    with pg_database() as url:
+        hub = new_hub(tmp_path, database_url=url).start()
+        try:
+            batch, doc_ids = _batch(tmp_path, "lock", (30_000, 30_000, 30_000))
+            engine = sa.create_engine(url)
+            with engine.begin() as conn:
+                conn.exec_driver_sql("LOCK TABLE hub_messages IN EXCLUSIVE MODE")
+                thread, outcome = _send_many_in_background(hub, batch)
+                _wait_for(lambda: len(hub.stored_packages()) == len(batch))
+                hub.kill()
+                thread.join(30)
+            engine.dispose()
+            assert isinstance(outcome[0], TransportError) and outcome[0].code == "unavailable", outcome
+
+            hub.start()
+            assert hub.stored_packages() == [], "files without a committed row were not swept"
+            assert all(_copies_delivered(hub, d) == [] for d in doc_ids)
+            _batch_retry_delivers_each_once(hub, batch, doc_ids)
         finally:
             hub.stop()

@@ -116,3 +116,33 @@ def test_a_stream_of_unknown_size_is_sent_whole(tmp_path: Path):
         assert out.getvalue() == package.read_bytes()
     finally:
         hub.stop()
+
+
+def _http_answer(body: bytes, content_type: bytes = b"application/vnd.docsvc.axis-batch") -> bytes:
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type + b"\r\nContent-Length: "
+            + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+@pytest.mark.parametrize(("manifest", "tail", "words"), [
+    # The manifest promises 100 bytes; the answer (complete as HTTP goes) carries 10.
+    ({"packages": [{"message_id": "a" * 32, "size": 100, "sha256": "0" * 64}]}, b"0123456789", "ended 90 bytes early"),
+    # Not the ids asked for.
+    ({"packages": [{"message_id": "b" * 32, "size": 1, "sha256": "0" * 64}]}, b"x", "not a package batch"),
+    ({"nothing": []}, b"", "not a package batch"),
+])
+def test_a_get_many_answer_that_breaks_its_framing_is_unavailable(tmp_path: Path, manifest: dict, tail: bytes,
+                                                                  words: str):
+    import json
+
+    with raw_server(_http_answer(json.dumps(manifest).encode() + b"\n" + tail)) as url:
+        with pytest.raises(TransportError) as info:
+            _client(url).get_many(["a" * 32], tmp_path)
+    assert info.value.code == "unavailable" and words in info.value.message
+    assert list(tmp_path.iterdir()) == []  # no partial file left behind
+
+
+def test_a_send_many_answer_with_the_wrong_number_of_outcomes_is_unavailable():
+    with raw_server(_http_answer(b'{"results": []}', b"application/json")) as url:
+        with pytest.raises(TransportError) as info:
+            _client(url).send_many([(io.BytesIO(b"<edXML/>"), new_idempotency_key())])
+    assert info.value.code == "unavailable" and "0 outcomes for 1" in info.value.message
