@@ -288,17 +288,20 @@ class HubService:
                 if item.upload is not None:
                     self.storage.discard(item.upload)
 
-    def _replays(self, sender: str, keys: list[str]) -> dict[str, _Accepted]:
-        """What was accepted earlier from ``sender`` under any of ``keys``: one query (two if any)."""
+    def _replays(self, sender: str, keys: list[str], conn: sa.Connection | None = None) -> dict[str, _Accepted]:
+        """What was accepted earlier from ``sender`` under any of ``keys``: one query (two if any),
+        on ``conn`` or a connection of its own."""
         if not keys:
             return {}
-        with self.engine.connect() as conn:
-            rows = conn.execute(_REPLAYS, {"sender": sender, "keys": sorted(set(keys))}).all()
-            if not rows:
-                return {}
-            recipients: dict[str, list[str]] = {}
-            for row in conn.execute(_RECIPIENTS_OF, {"ids": [r.id for r in rows]}):
-                recipients.setdefault(row.message_id, []).append(row.recipient)
+        if conn is None:
+            with self.engine.connect() as own:
+                return self._replays(sender, keys, own)
+        rows = conn.execute(_REPLAYS, {"sender": sender, "keys": sorted(set(keys))}).all()
+        if not rows:
+            return {}
+        recipients: dict[str, list[str]] = {}
+        for row in conn.execute(_RECIPIENTS_OF, {"ids": [r.id for r in rows]}):
+            recipients.setdefault(row.message_id, []).append(row.recipient)
         return {r.idempotency_key: _Accepted(r.id, r.sha256, r.document_id, r.kind, tuple(recipients.get(r.id, ())))
                 for r in rows}
 
@@ -415,7 +418,11 @@ class HubService:
                     if c.new_document_id:
                         _refuse_duplicate(c, sent)
                 except TransportError as exc:
-                    outcomes[c.index] = exc
+                    # A retry that raced its original (same key) clashes with it as a duplicate:
+                    # it gets the original's receipt, as a retry after the original would.
+                    earlier = (self._replays(sender, [c.key], conn).get(c.key)
+                               if exc.code == DUPLICATE_DOCUMENT else None)
+                    outcomes[c.index] = exc if earlier is None else earlier.answer(c.upload.sha256)
                     continue
                 if c.new_document_id:
                     for r in c.recipients:

@@ -290,3 +290,32 @@ def _refused(call, code: str) -> TransportError:
         call()
     assert info.value.code == code, info.value
     return info.value
+
+
+def test_concurrent_batches_of_the_same_packages_deliver_each_once(hub: Hub, tmp_path: Path):
+    """Threads race the same batch (same keys) and copies of it under other keys: whichever commits
+    first wins each package; the others get its receipt (same key) or duplicate_document."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    packages = [_doc(tmp_path, f"r{i}", attachment_bytes=20_000) for i in range(4)]
+    keys = [new_idempotency_key() for _ in packages]
+
+    def send(same_keys: bool):
+        batch = [(p, k if same_keys else new_idempotency_key()) for p, k in zip(packages, keys, strict=True)]
+        return _client(hub).send_many(batch)
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(send, [True, False, True, False, True, False]))
+    inbox = _inbox(hub)
+    for i in range(len(packages)):
+        outcomes = [r[i] for r in results]
+        receipts = {o.message_id for o in outcomes if isinstance(o, SendReceipt)}
+        assert len(receipts) == 1, outcomes
+        assert {o.code for o in outcomes if isinstance(o, TransportError)} <= {"duplicate_document"}
+        assert [m for m in inbox if m in receipts] == list(receipts)
+        # The batches under the same keys are retries of one another: all get the receipt, or
+        # (another key won) all are duplicates.
+        same_key = [type(o) for o in outcomes[0::2]]
+        assert len(set(same_key)) == 1, outcomes
+    assert hub.partial_uploads() == []
+    assert len(hub.stored_packages()) == len(set(hub.stored_packages()))
