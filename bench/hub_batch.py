@@ -20,7 +20,8 @@ command measures a ``before``.
 
 Usage: ``.venv/bin/python bench/hub_batch.py [--packages 200] [--repeats 3] [--batches 25,50]
 [--threads 2] [--database sqlite|postgresql] [--profile SECONDS]``.
-``--profile`` instead runs single sends for that long under ``py-spy record --gil`` of the hub
+``--profile`` instead runs sends (``--profile-batch`` packages a request, default 1) for that long
+under ``py-spy record --gil`` of the hub
 (samples of the thread holding the GIL, i.e. Python CPU; written to
 ``bench/results/hub-profile-<time>.txt``, raw collapsed stacks)."""
 
@@ -136,7 +137,7 @@ def run_get(receiver, ids: list[str], batch: int, threads: int, meter: Meter, ou
     return meter
 
 
-def profile(hub, packages: Packages, seconds: float, threads: int) -> None:
+def profile(hub, packages: Packages, seconds: float, threads: int, batch: int) -> None:
     from tests.support.axis_hub import PROVINCE
 
     sender = hub.client(PROVINCE)
@@ -149,10 +150,10 @@ def profile(hub, packages: Packages, seconds: float, threads: int) -> None:
     time.sleep(0.5)
     sent = 0
     while time.monotonic() < deadline - 0.5:
-        run_send(sender, packages.make(50), 1, threads, Meter(hub.proc.pid))
+        run_send(sender, packages.make(50), batch, threads, Meter(hub.proc.pid))
         sent += 50
     spy.wait()
-    print(f"{sent} packages sent one request each; collapsed stacks in {target}")
+    print(f"{sent} packages sent {batch} a request; collapsed stacks in {target}")
 
 
 def main() -> None:
@@ -163,6 +164,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="client threads, for every row")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--profile", type=float, default=0, help="py-spy the hub for this many seconds instead")
+    parser.add_argument("--profile-batch", type=int, default=1, help="packages per send request while profiling")
     args = parser.parse_args()
 
     from inter_axis.client import HubAxisTransport
@@ -178,7 +180,7 @@ def main() -> None:
         (tmp / "packages").mkdir()
         packages = Packages(tmp / "packages")
         if args.profile:
-            profile(hub, packages, args.profile, args.threads)
+            profile(hub, packages, args.profile, args.threads, args.profile_batch)
             return
         sender, receiver = hub.client(PROVINCE), hub.client(GOVERNMENT)
         send_rows = [("send ×1", 1)]

@@ -261,14 +261,20 @@ class HubService:
         Order matters for crash safety: every file is fsynced and placed durably before the rows
         that point at it are committed, and receipts exist only after the commit. A batch pays once
         what a package alone pays once: the replay look-up, the directory fsync, the duplicate
-        look-up and the transaction (see ``_place_and_record``)."""
+        look-up and the transaction (see ``_place_and_record``).
+
+        A retry is answered with the original receipt (or ``idempotency_conflict``) before any
+        other outcome. A batch looks its keys up first, so a retried batch is answered without
+        reading its packages again; a package alone looks its key up in the transaction that would
+        record it (one transaction instead of two for every send), or before its refusal."""
         outcomes: list[SendReceipt | TransportError | None] = [item.refused for item in items]
         try:
             live = [i for i, item in enumerate(items) if outcomes[i] is None]
             for i in live:
                 self.storage.finish(items[i].upload)
-            known = self._replays(sender, [items[i].idempotency_key for i in live])
-            candidates = []
+            ahead = len(live) > 1
+            known = self._replays(sender, [items[i].idempotency_key for i in live]) if ahead else {}
+            candidates, refused = [], []
             for i in live:
                 item = items[i]
                 earlier = known.get(item.idempotency_key)
@@ -280,8 +286,15 @@ class HubService:
                     candidates.append(self._check(i, sender, item, summary, tree))
                 except TransportError as exc:
                     outcomes[i] = exc
+                    refused.append(i)
+            if refused and not ahead:
+                known = self._replays(sender, [items[i].idempotency_key for i in refused])
+                for i in refused:
+                    earlier = known.get(items[i].idempotency_key)
+                    if earlier is not None:
+                        outcomes[i] = earlier.answer(items[i].upload.sha256)
             if candidates:
-                self._place_and_record(sender, candidates, outcomes)
+                self._place_and_record(sender, candidates, outcomes, check_replays=not ahead)
             return outcomes
         finally:
             for item in items:
@@ -360,7 +373,7 @@ class HubService:
                                  {"unknown": unknown})
 
     def _place_and_record(self, sender: str, candidates: list[_Candidate],
-                          outcomes: list[SendReceipt | TransportError | None]) -> None:
+                          outcomes: list[SendReceipt | TransportError | None], *, check_replays: bool) -> None:
         """Place the candidates' files durably, then record them in one transaction.
 
         Should that transaction meet a concurrent request's rows (a unique constraint: the same
@@ -377,12 +390,12 @@ class HubService:
         try:
             self.storage.place_many([(c.upload, c.storage_key) for c in candidates])
             try:
-                recorded = self._record(sender, candidates, outcomes, committing)
+                recorded = self._record(sender, candidates, outcomes, committing, check_replays)
             except IntegrityError:
                 recorded = set()
                 for c in candidates:
                     committing[0] = False
-                    if self._record_alone(sender, c, outcomes, committing):
+                    if self._record_alone(sender, c, outcomes, committing, check_replays):
                         recorded.add(c.index)
         except BaseException:
             if committing[0]:
@@ -394,12 +407,19 @@ class HubService:
                     self.storage.remove(c.storage_key)
 
     def _record(self, sender: str, candidates: list[_Candidate], outcomes: list[SendReceipt | TransportError | None],
-                committing: list[bool]) -> set[int]:
-        """One transaction: the duplicate checks (one query for the whole batch, plus the batch's
-        own earlier packages), then the rows of every candidate that passes. Returns the indexes
-        recorded; sets the outcome of every candidate."""
+                committing: list[bool], check_replays: bool) -> set[int]:
+        """One transaction: the replay look-up (``check_replays``), the duplicate checks (one query
+        for the whole batch, plus the batch's own earlier packages), then the rows of every
+        candidate that passes. Returns the indexes recorded; sets the outcome of every candidate."""
         accepted: list[_Candidate] = []
         with self.engine.begin() as conn:
+            if check_replays:
+                known = self._replays(sender, [c.key for c in candidates], conn)
+                if known:
+                    for c in candidates:
+                        if c.key in known:
+                            outcomes[c.index] = known[c.key].answer(c.upload.sha256)
+                    candidates = [c for c in candidates if c.key not in known]
             new_ids = sorted({c.new_document_id for c in candidates if c.new_document_id})
             sent: dict[tuple[str, str], str] = {}
             if new_ids:
@@ -449,10 +469,10 @@ class HubService:
         return {c.index for c in accepted}
 
     def _record_alone(self, sender: str, c: _Candidate, outcomes: list[SendReceipt | TransportError | None],
-                      committing: list[bool]) -> bool:
+                      committing: list[bool], check_replays: bool) -> bool:
         """``_record`` of one candidate; a concurrent request's row that beats it is explained."""
         try:
-            return bool(self._record(sender, [c], outcomes, committing))
+            return bool(self._record(sender, [c], outcomes, committing, check_replays))
         except IntegrityError as exc:
             earlier = self._replays(sender, [c.key]).get(c.key)
             if earlier is not None:

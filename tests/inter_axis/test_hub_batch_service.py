@@ -45,11 +45,11 @@ def _race(service: HubService, monkeypatch, competitor) -> None:
     record = service._record
     raced = []
 
-    def racing(sender, candidates, outcomes, committing):
+    def racing(*args):
         if not raced:
             raced.append(True)
             competitor()
-        return record(sender, candidates, outcomes, committing)
+        return record(*args)
 
     monkeypatch.setattr(service, "_record", racing)
 
