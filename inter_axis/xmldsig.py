@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
-from inter_axis.errors import BadSignatureError
+from inter_axis.errors import BadSignatureError, MalformedXmlError, MissingFieldError
 from inter_axis.header_reader import locate
 from inter_axis.lenient import LenientReader
 from inter_axis.names import DSIG_NS, local_name, namespace_of
@@ -275,6 +275,22 @@ def signing_key_of(key, certs: Iterable[x509.Certificate]) -> SigningKey:
     return SigningKey(key=key, certs=certs, subject=certs[0].subject.rfc4514_string(), cert_texts=texts)
 
 
+def _header_to_sign(root: etree._Element) -> tuple[etree._Element, etree._Element | None]:
+    """The ``edXMLHeader`` and its ``Signature`` (if any), as :func:`~inter_axis.header_reader.locate`
+    finds them, with the same errors for a package without them, but only the lookups signing needs
+    (``locate`` also walks the message block, the trace list and the manifest)."""
+    reader = LenientReader()
+    envelope = reader.child(root, "edXMLEnvelope")
+    if envelope is None:
+        raise MalformedXmlError("no edXMLEnvelope under the edXML root")
+    header = reader.child(envelope, "edXMLHeader")
+    if header is None:
+        raise MalformedXmlError("no edXMLHeader in the envelope")
+    if reader.child(header, "Status") is None and reader.child(header, "MessageHeader") is None:
+        raise MissingFieldError("the header has neither MessageHeader nor Status")
+    return header, reader.child(header, "Signature")
+
+
 def sign_package(
     source: str | os.PathLike | BinaryIO | bytes,
     out: BinaryIO,
@@ -312,11 +328,11 @@ def sign_package_with(
     in_memory = isinstance(source, (bytes, bytearray, memoryview))
     tree, spools = _read_spooled(source, max_bytes, spool_dir, in_memory=in_memory)
     try:
-        envelope = locate(tree.root, LenientReader())
-        if envelope.signature is not None:
-            envelope.header.remove(envelope.signature)
-        signature = _signature_template(envelope.header, signing_key)
-        _indent_signature(envelope.header, signature)
+        header, existing = _header_to_sign(tree.root)
+        if existing is not None:
+            header.remove(existing)
+        signature = _signature_template(header, signing_key)
+        _indent_signature(header, signature)
         digest = _document_digest(tree, spools, signature, exclusive=True)
         signature.find(f".//{_d('DigestValue')}").text = base64.b64encode(digest).decode()
         signed_info = signature.find(_d("SignedInfo"))
