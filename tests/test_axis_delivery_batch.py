@@ -50,6 +50,13 @@ def agencies(tmp_path, sqlite_url, shared_pki_dir, hub):  # noqa: F811
         yield pair
 
 
+@pytest.fixture
+def agencies_on_each_database(tmp_path, database_url, shared_pki_dir, hub):  # noqa: F811
+    """``agencies`` on SQLite, then on PostgreSQL (for what takes row locks: the jobs' take-over)."""
+    with two_agencies(tmp_path, database_url, shared_pki_dir, hub) as pair:
+        yield pair
+
+
 # -- transports ------------------------------------------------------------------------------------
 class _Wrapped:
     """The organisation's transport, counting calls; subclasses change how batches go."""
@@ -388,8 +395,9 @@ def _run_job(task, message_id: int, *args):
         task.pop_request()
 
 
-def test_a_document_job_takes_over_the_queued_ones_and_their_own_runs_do_nothing(agencies, hub, wrap, monkeypatch):
-    sender, _receiver = agencies
+def test_a_document_job_takes_over_the_queued_ones_and_their_own_runs_do_nothing(agencies_on_each_database, hub,
+                                                                                 wrap, monkeypatch):
+    sender, _receiver = agencies_on_each_database
     ids = _queue_documents(sender, [GOVERNMENT] * 4)
     monkeypatch.setattr(tasks, "runtime", lambda: sender.rt)
     jobs = _outbox(sender, axis_service.SEND_DOCUMENT)
@@ -410,8 +418,8 @@ def test_a_document_job_takes_over_the_queued_ones_and_their_own_runs_do_nothing
                                                           OutboxMessage.task == axis_service.SEND_DOCUMENT)) is None
 
 
-def test_the_sweep_sends_due_documents_and_statuses_in_batches(agencies, hub, wrap, monkeypatch):
-    sender, receiver = agencies
+def test_the_sweep_sends_due_documents_and_statuses_in_batches(agencies_on_each_database, hub, wrap, monkeypatch):
+    sender, receiver = agencies_on_each_database
     ids = _queue_documents(sender, [GOVERNMENT] * 3)
     exchanges = _incoming_exchanges(receiver, [f"{DEPARTMENT},2026/03/05,{n}/KH-STTTT" for n in (1, 2)])
     monkeypatch.setattr(tasks, "runtime", lambda: sender.rt)
