@@ -9,13 +9,21 @@ Layout under ``root``::
 An upload is written to ``tmp/``, fsynced, and renamed into place only once complete, so a
 reader never sees a partial object; its sidecar is renamed into place first, so a visible
 object always has its metadata.
+
+Sidecars are never changed in place, only replaced whole, so objects with the same description
+(every PDF without metadata, say) can share one sidecar file: a new object's sidecar is another
+name (a hard link) of an identical one this store wrote before, which spares creating, writing
+and fsyncing a file per object. Each object still has its own sidecar name; deleting an object
+removes that name only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -39,6 +47,8 @@ from archive.interfaces import (
 )
 
 _DEFAULT_CONTENT_TYPE = "application/octet-stream"
+#: Distinct sidecar contents whose file is remembered for linking; beyond, the memory starts over.
+_SHARED_SIDECARS = 256
 
 
 class FilesystemObjectStore:
@@ -47,6 +57,9 @@ class FilesystemObjectStore:
     def __init__(self, root: Path) -> None:
         self._root = Path(root)
         self._tmp = self._root / "tmp"
+        # Sidecar bytes → (path, device, inode) of a sidecar file with those bytes this store wrote.
+        self._sidecars: dict[bytes, tuple[str, int, int]] = {}
+        self._links = (f"link-{secrets.token_hex(6)}-{n}" for n in itertools.count())
         with _os_errors():
             for directory in (self._root / "sha256", self._root / "meta", self._tmp):
                 directory.mkdir(parents=True, exist_ok=True)
@@ -68,7 +81,7 @@ class FilesystemObjectStore:
         metadata = normalize_metadata(metadata)
         with _os_errors():
             fd, name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
-        temp = Path(name)
+        temp, published = Path(name), False
         try:
             with os.fdopen(fd, "wb") as out:
                 sha256, size = _write_hashing(chunks, out, max_size)
@@ -77,11 +90,13 @@ class FilesystemObjectStore:
                 return self.stat(key)  # first writer's content type and metadata win
             stored = StoredObject(key, size, sha256, content_type, metadata)
             self._publish(temp, stored)
+            published = True  # the temp name is gone: renamed into place
             return stored
         finally:
             # Runs on every exit, including GeneratorExit or KeyboardInterrupt raised while
-            # reading ``chunks``; after a successful publish the temp name is already gone.
-            temp.unlink(missing_ok=True)
+            # reading ``chunks``.
+            if not published:
+                temp.unlink(missing_ok=True)
 
     def get(self, key: str, *, verify: bool = True) -> Iterator[bytes]:
         """Open the object now (so a missing key fails at the call) and stream it."""
@@ -157,11 +172,44 @@ class FilesystemObjectStore:
         """Make the object visible: sidecar first, then the object, each atomically."""
         sidecar = {"content_type": stored.content_type, "metadata": dict(stored.metadata)}
         with _os_errors():
-            self._write_atomically(self._sidecar_path(stored.key), json.dumps(sidecar).encode())
+            self._write_sidecar(self._sidecar_path(stored.key), json.dumps(sidecar).encode())
             target = self._object_path(stored.key)
             _ensure_directory(target.parent)
             os.replace(temp, target)
             _fsync_directory(target.parent)
+
+    def _write_sidecar(self, target: Path, data: bytes) -> None:
+        """Put ``data`` at ``target`` atomically and durably: as another name of a sidecar file with
+        the same bytes this store wrote, when there is one, else as a new file."""
+        _ensure_directory(target.parent)
+        if data in self._sidecars:
+            if self._link_sidecar(self._sidecars[data], target):
+                return
+            self._sidecars.pop(data, None)  # deleted with its object, too many links, …: a new one
+        self._write_atomically(target, data)
+        found = os.stat(target)
+        if len(self._sidecars) >= _SHARED_SIDECARS:
+            self._sidecars.clear()
+        self._sidecars[data] = (str(target), found.st_dev, found.st_ino)
+
+    def _link_sidecar(self, shared: tuple[str, int, int], target: Path) -> bool:
+        """Make ``target`` a hard link of ``shared`` (path, device, inode) if that path still names
+        the very file this store wrote (which was fsynced then); False if it no longer can."""
+        link = f"{self._tmp}/{next(self._links)}"
+        try:
+            os.link(shared[0], link)
+        except OSError:
+            return False
+        try:
+            found = os.stat(link)
+            if (found.st_dev, found.st_ino) == shared[1:]:  # else replaced since: its bytes are not known
+                os.replace(link, target)
+                _fsync_directory(target.parent)  # the file's bytes are durable: only the new entry is left
+                return True
+        except OSError:
+            pass  # the fallback (a new file) follows
+        Path(link).unlink(missing_ok=True)
+        return False
 
     def _write_atomically(self, target: Path, data: bytes) -> None:
         """Write ``data`` to ``target`` through a temp file so readers see all or nothing."""
