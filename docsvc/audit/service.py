@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from docsvc.audit.models import AuditEvent
@@ -32,18 +33,26 @@ def _timestamp(value: datetime) -> str:
 
 
 def event_hash(event: AuditEvent) -> str:
+    return _hash(event.seq, event.occurred_at, event.actor_type, event.actor_id, event.actor_name,
+                 event.organisation_id, event.action, event.object_type, event.object_id, event.detail,
+                 event.prev_hash)
+
+
+def _hash(seq: int, occurred_at: datetime, actor_type: str, actor_id: int | None, actor_name: str | None,
+          organisation_id: int | None, action: str, object_type: str | None, object_id: str | None, detail: dict,
+          prev_hash: str) -> str:
     payload = {
-        "seq": event.seq,
-        "occurred_at": _timestamp(event.occurred_at),
-        "actor_type": event.actor_type,
-        "actor_id": event.actor_id,
-        "actor_name": event.actor_name,
-        "organisation_id": event.organisation_id,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "detail": event.detail,
-        "prev_hash": event.prev_hash,
+        "seq": seq,
+        "occurred_at": _timestamp(occurred_at),
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "actor_name": actor_name,
+        "organisation_id": organisation_id,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "detail": detail,
+        "prev_hash": prev_hash,
     }
     canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -81,6 +90,47 @@ def record(
     session.flush()
     session.info[_TAIL] = (session.get_transaction(), session.get_nested_transaction(), event.seq, event.hash)
     return event
+
+
+class Entry(NamedTuple):
+    """An event to append with ``record_many``: ``record``'s arguments, kept for later."""
+
+    actor: Actor
+    action: str
+    object_type: str | None
+    object_id: Any
+    organisation_id: int | None
+    detail: dict[str, Any]
+
+
+def entry(actor: Actor, action: str, *, object_type: str | None = None, object_id: Any = None,
+          organisation_id: int | None = None, **detail: Any) -> Entry:
+    """The event ``record`` would append with these arguments, to append later with ``record_many``."""
+    return Entry(actor, action, object_type, object_id, organisation_id, detail)
+
+
+def record_many(session: Session, entries: Iterable[Entry]) -> int:
+    """Append ``entries`` in order in the caller's transaction, as ``record`` would one after the
+    other (the same chain, seqs and hashes), with one multi-row statement instead of a flush each;
+    returns how many. Like ``record``'s, the rows are written now."""
+    last_seq, last_hash = _tail(session)
+    rows = []
+    for actor, action, object_type, object_id, organisation_id, detail in entries:
+        last_seq += 1
+        row = {"seq": last_seq, "occurred_at": datetime.now(UTC), "actor_type": actor.kind, "actor_id": actor.id,
+               "actor_name": actor.name,
+               "organisation_id": organisation_id if organisation_id is not None else actor.organisation_id,
+               "action": action, "object_type": object_type,
+               "object_id": None if object_id is None else str(object_id), "detail": detail, "prev_hash": last_hash}
+        last_hash = row["hash"] = _hash(**row)
+        rows.append(row)
+    if not rows:
+        return 0
+    # Executed one row after another (executemany, not one multi-row INSERT): ids are then given in
+    # seq order on both databases, which verify_chain relies on (it walks the log by id).
+    session.execute(insert(AuditEvent.__table__), rows)
+    session.info[_TAIL] = (session.get_transaction(), session.get_nested_transaction(), last_seq, last_hash)
+    return len(rows)
 
 
 def _tail(session: Session) -> tuple[int, str]:

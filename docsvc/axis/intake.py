@@ -21,10 +21,13 @@ of that package (``unprocessable_package``), recorded, audited and acknowledged:
 crashes a parser or verifier must not be fetched first on every poll for ever.
 
 ``poll`` takes a listing in batches: the fetch-parse-verify-store steps run per package outside any
-transaction, then one transaction registers the batch's documents (one commit, one outbox hand-off)
-before any of them is acknowledged, so a crash still cannot lose an acknowledged package, and the
-inbox entries (unique by organisation and message id) still keep a retry from registering twice.
-A batch that meets a duplicate or a concurrent poller is rolled back and registered one by one."""
+transaction, then one transaction registers the batch's documents (one statement per table for them
+all, one commit, one outbox hand-off) before any of them is acknowledged, so a crash still cannot
+lose an acknowledged package, and the inbox entries (unique by organisation and message id) still
+keep a retry from registering twice. Duplicates, of documents registered before or of one earlier in
+the batch, are found under the organisation's lock before anything is written, left out, and
+rejected once the batch is committed; a batch that meets a concurrent poller (or a package the
+database cannot hold) is rolled back and registered one by one."""
 
 from __future__ import annotations
 
@@ -32,13 +35,14 @@ import logging
 import re
 import tempfile
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session
@@ -51,8 +55,6 @@ from docsvc.axis.transport import transport_for
 from docsvc.documents import files_service
 from docsvc.documents import service as documents
 from docsvc.documents.files_service import FileKind
-from docsvc.documents.models import Document
-from docsvc.documents.schemas import RegisterRequest
 from docsvc.documents.types import DOCUMENT_TYPES, Direction, Status
 from docsvc.jobs import outbox
 from docsvc.organisations.models import Organisation
@@ -292,8 +294,12 @@ def _prepare(rt: Runtime, org: Organisation, transport: AxisTransport, ref: Rece
 
 
 def _inbox_entry(org: Organisation, ref: ReceivedRef, outcome: str, **values) -> AxisInboxEntry:
-    return AxisInboxEntry(organ_id=org.organ_id, message_id=ref.message_id, from_organ_id=ref.from_organ_id[:35],
-                          kind=ref.kind, outcome=outcome, size=ref.size, sha256=ref.sha256, **values)
+    return AxisInboxEntry(**_inbox_values(org, ref, outcome, **values))
+
+
+def _inbox_values(org: Organisation, ref: ReceivedRef, outcome: str, **values) -> dict:
+    return dict(organ_id=org.organ_id, message_id=ref.message_id, from_organ_id=ref.from_organ_id[:35],
+                kind=ref.kind, outcome=outcome, size=ref.size, sha256=ref.sha256, **values)
 
 
 def _commit_entry(session: Session, entry: AxisInboxEntry) -> bool:
@@ -398,9 +404,12 @@ def _store_attachments(rt: Runtime, parsed: ParsedPackage) -> list[tuple[FileKin
 _NUMBER = re.compile(r"[0-9]{1,9}")
 
 
-def _new_document(org: Organisation, header: MessageHeader) -> Document:
+def _document_values(org: Organisation, header: MessageHeader) -> dict:
+    """The columns of the incoming document a package carries (``issuer`` included: the sender's
+    OrganId, see ``_register_batch``)."""
     number = header.code.number.strip()
-    return Document(
+    sender_name = (header.from_org.organ_name or header.from_org.organ_id)[:255]
+    return dict(
         organisation_id=org.id, direction=Direction.INCOMING, status=Status.RECEIVED,
         doc_type=_TYPE_BY_NAME.get(header.document_type.type_name.strip().casefold(), "cong_van"),
         year=header.promulgation_date.year if header.promulgation_date else None,
@@ -410,7 +419,7 @@ def _new_document(org: Organisation, header: MessageHeader) -> Document:
         signer_name=header.signer.full_name[:255] or None, signer_position=header.signer.position[:255] or None,
         signer_competence=header.signer.competence[:8] or None, recipients=list(header.to_places),
         priority=_PRIORITY.get(header.other_info.priority, "thuong"), due_date=header.due_date,
-        sender_name=(header.from_org.organ_name or header.from_org.organ_id)[:255])
+        sender_name=sender_name, issuer=header.from_org.organ_id[:255] or sender_name)
 
 
 def queue_status(session: Session, exchange: AxisExchange, code: str, description: str,
@@ -423,130 +432,226 @@ def queue_status(session: Session, exchange: AxisExchange, code: str, descriptio
     return message
 
 
-class _DuplicateDocument(Exception):
-    """This sender's DocumentId is already registered here (the exchange row holds it)."""
-
-    code = DUPLICATE_DOCUMENT
-
-    def __init__(self, message: str, existing_document_id: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.existing_document_id = existing_document_id
-
-
-def _refuse_known_document_id(session: Session, org: Organisation, sender: str, document_id: str) -> None:
-    """The duplicate key of a package from the axis is (sender OrganId, edXML DocumentId): unlike the
-    registration's key it does not depend on the sender's display name or a numeric CodeNumber.
-
-    The hub refuses a second *new* document under one DocumentId, but not an update or replacement,
-    and another axis may not refuse at all. On PostgreSQL the organisation's row is locked first
-    (FOR NO KEY UPDATE: documents may still reference it meanwhile) so that two pollers registering
-    the same DocumentId one after the other, each in its own transaction, cannot both miss the other
-    (SQLite's writer gate already serialises every write transaction). The lock lasts until the
-    transaction ends (a savepoint's rollback would release it), so a batch takes it once."""
+def _lock_organisation(session: Session, org: Organisation) -> None:
+    """On PostgreSQL the organisation's row is locked (FOR NO KEY UPDATE: documents may still
+    reference it meanwhile) before the duplicate keys are looked up, so that two pollers registering
+    the same DocumentId, each in its own transaction, cannot both miss the other (SQLite's writer gate
+    already serialises every write transaction). The lock lasts until the transaction ends (a
+    savepoint's rollback would release it), so a transaction takes it once."""
     held = (session.get_transaction(), session.get_nested_transaction(), org.id)
     locked = session.info.get(_ORG_LOCKED)
     if held[0] is None or locked is None or locked[0] is not held[0] or locked[1] is not held[1] \
             or locked[2] != held[2]:
         session.execute(select(Organisation.id).where(Organisation.id == org.id).with_for_update(key_share=True))
         session.info[_ORG_LOCKED] = (session.get_transaction(), session.get_nested_transaction(), org.id)
-    existing = session.scalar(select(AxisExchange.document_id).where(
-        AxisExchange.organisation_id == org.id, AxisExchange.direction == "incoming",
-        AxisExchange.counterpart == sender, AxisExchange.edxml_document_id == document_id).limit(1))
-    if existing is not None:
-        raise _DuplicateDocument(f"document {document_id} from {sender} is already registered here",
-                                 existing_document_id=existing)
 
 
-def _register_in(session: Session, org: Organisation, incoming: _Incoming) -> None:
-    """Register one prepared document in the caller's transaction (its inbox entry included);
-    raises ``_DuplicateDocument`` or ``DuplicateRegistrationError`` (the session may then be rolled back)."""
-    ref, header, verification = incoming.ref, incoming.header, incoming.verification
-    edxml_id = header.effective_document_id[:255]
-    _refuse_known_document_id(session, org, ref.from_organ_id, edxml_id)
+def _known_document_ids(session: Session, org: Organisation, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Of the (sender OrganId, edXML DocumentId) ``keys``, those already registered here, with their document.
+
+    The duplicate key of a package from the axis: unlike the registration's it does not depend on the
+    sender's display name or a numeric CodeNumber. The hub refuses a second *new* document under one
+    DocumentId, but not an update or replacement, and another axis may not refuse at all."""
+    if not keys:
+        return {}
+    found: dict[tuple[str, str], int] = {}
+    for counterpart, document_id, existing in session.execute(
+            select(AxisExchange.counterpart, AxisExchange.edxml_document_id, AxisExchange.document_id).where(
+                AxisExchange.organisation_id == org.id, AxisExchange.direction == "incoming",
+                AxisExchange.edxml_document_id.in_({key[1] for key in keys}))):
+        if (counterpart, document_id) in keys:
+            found.setdefault((counterpart, document_id), existing)
+    return found
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A prepared package that is a duplicate: rejected once the batch's transaction has ended."""
+
+    incoming: _Incoming
+    code: str
+    message: str
+    existing: int | _Incoming | None
+    """``duplicate_document``: the document registered under its key (in this batch: the package that got it)."""
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    """A prepared package to register: its document's columns and its edXML DocumentId."""
+
+    incoming: _Incoming
+    values: dict
+    edxml_id: str
+
+
+def _register_batch(session: Session, org: Organisation, ready: list[_Incoming]) -> list[_Refused]:
+    """Register the documents of ``ready`` in the caller's transaction, their inbox entries included,
+    with one statement per table for them all; returns the duplicates, in order, which were not
+    registered (and nothing of them written): the caller rejects them after this transaction.
+
+    The others are created and registered with consecutive arrival numbers in their order; each gets
+    its files, its exchange, statuses 01 and 03 queued to the sender, its inbox entry, and its audit
+    events in the order registering it alone appended them. Raises ``DuplicateRegistrationError``
+    (rolled back) when a unique key is hit all the same."""
+    _lock_organisation(session, org)
+    accepted, refused = _without_duplicates(session, org, ready)
+    if not accepted:
+        return refused
     actor = clerk_of(org)
-    doc = _new_document(org, header)
-    session.add(doc)
-    session.flush()
-    audit.record(session, actor, "document.created", object_type="document", object_id=doc.id,
-                 direction=doc.direction, doc_type=doc.doc_type, source="axis", message_id=ref.message_id)
-    # The issuer is the sender's OrganId, not its display name: registration's duplicate check
-    # (issuer, year, number, symbol) then survives a renamed agency and never confuses two agencies
-    # that share a name ("Sở Tư pháp" of two provinces).
-    documents.register_in_transaction(session, actor, doc.id, RegisterRequest(),
-                                      issuer=header.from_org.organ_id[:255])
-    for kind, upload, note in incoming.stored:
-        files_service.add_in_transaction(session, actor, doc.id, kind, upload, note=note or None)
-    exchange = AxisExchange(
-        organisation_id=org.id, document_id=doc.id, direction="incoming", counterpart=ref.from_organ_id,
-        edxml_document_id=edxml_id, state="registered", last_status="03",
-        message_id=ref.message_id, signature_status=verification.signature[:32],
-        pades_status=verification.pades[:32], verified=verification.verified)
-    session.add(exchange)
-    session.flush()
-    queue_status(session, exchange, "01", "Đã đến - phần mềm QLVB đã nhận")
-    queue_status(session, exchange, "03", f"Đã tiếp nhận, số đến {doc.arrival_number}")
-    audit.record(session, actor, "axis.document_received", object_type="document", object_id=doc.id,
-                 message_id=ref.message_id, sender=ref.from_organ_id, document_id_edxml=exchange.edxml_document_id,
-                 signature=verification.signature, pades=verification.pades, verified=verification.verified)
-    if not verification.verified:
-        audit.record(session, actor, "axis.document_unverified", object_type="document", object_id=doc.id,
-                     signature=verification.signature, pades=verification.pades)
-    session.add(_inbox_entry(org, ref, "registered", document_id=doc.id, exchange_id=exchange.id,
-                             warnings=list(incoming.warnings)[:100]))
+    docs = documents.create_registered_incoming(session, actor, [a.values for a in accepted], [
+        {"source": "axis", "message_id": a.incoming.ref.message_id} for a in accepted])
+    file_events = files_service.add_to_new_documents(session, actor, [
+        (doc.id, kind, upload, note or None)
+        for a, doc in zip(accepted, docs, strict=True) for kind, upload, note in a.incoming.stored])
+    exchange_ids = _add_exchanges(session, org, accepted, docs)
+    _queue_arrival_statuses(session, docs, exchange_ids)
+    session.execute(insert(AxisInboxEntry.__table__), [
+        _inbox_values(org, a.incoming.ref, "registered", document_id=doc.id, exchange_id=exchange_ids[doc.id],
+                      warnings=list(a.incoming.warnings)[:100]) for a, doc in zip(accepted, docs, strict=True)])
+    audit.record_many(session, _registration_events(actor, accepted, docs, iter(file_events)))
+    ids = {a.incoming.ref.message_id: doc.id for a, doc in zip(accepted, docs, strict=True)}
+    return [replace(r, existing=ids[r.existing.ref.message_id]) if isinstance(r.existing, _Incoming) else r
+            for r in refused]
+
+
+def _without_duplicates(session: Session, org: Organisation,
+                        ready: list[_Incoming]) -> tuple[list[_Accepted], list[_Refused]]:
+    """``ready`` sorted into the packages to register and the duplicates, under the organisation's lock.
+
+    A package is a duplicate when its (sender OrganId, DocumentId) is already registered here
+    (``duplicate_document``), or else its registration key (issuer, year, number, symbol) is
+    (``duplicate_registration``), by a document registered before or one earlier in ``ready``. The
+    issuer is the sender's OrganId, not its display name: registration's duplicate check then survives
+    a renamed agency and never confuses two agencies that share a name ("Sở Tư pháp" of two provinces)."""
+    rows = [_Accepted(incoming, _document_values(org, incoming.header), incoming.header.effective_document_id[:255])
+            for incoming in ready]
+    taken_ids: dict[tuple[str, str], int | _Incoming] = dict(_known_document_ids(
+        session, org, {(a.incoming.ref.from_organ_id, a.edxml_id) for a in rows}))
+    taken_keys: dict[documents.IncomingKey, int | _Incoming] = dict(documents.registered_incoming(
+        session, org.id, {_registration_key(a.values) for a in rows}))
+    accepted, refused = [], []
+    for row in rows:
+        sender, key = row.incoming.ref.from_organ_id, _registration_key(row.values)
+        if (sender, row.edxml_id) in taken_ids:
+            refused.append(_Refused(row.incoming, DUPLICATE_DOCUMENT, f"document {row.edxml_id} from {sender} is "
+                                    "already registered here", taken_ids[sender, row.edxml_id]))
+        elif key in taken_keys:
+            refused.append(_Refused(row.incoming, errors.DuplicateRegistrationError.code,
+                                    "this incoming document is already registered", None))
+        else:
+            taken_ids[sender, row.edxml_id] = taken_keys[key] = row.incoming
+            accepted.append(row)
+    return accepted, refused
+
+
+def _add_exchanges(session: Session, org: Organisation, accepted: list[_Accepted],
+                   docs: list[documents.RegisteredIncoming]) -> dict[int, int]:
+    """One incoming exchange per registered document; returns document id → exchange id."""
+    rows = [dict(organisation_id=org.id, document_id=doc.id, direction="incoming",
+                 counterpart=a.incoming.ref.from_organ_id, edxml_document_id=a.edxml_id, state="registered",
+                 last_status="03", message_id=a.incoming.ref.message_id,
+                 signature_status=a.incoming.verification.signature[:32],
+                 pades_status=a.incoming.verification.pades[:32], verified=a.incoming.verification.verified)
+            for a, doc in zip(accepted, docs, strict=True)]
+    return dict(session.execute(insert(AxisExchange.__table__).returning(AxisExchange.document_id, AxisExchange.id),
+                                rows).all())
+
+
+def _queue_arrival_statuses(session: Session, docs: list[documents.RegisteredIncoming],
+                            exchange_ids: dict[int, int]) -> None:
+    """``queue_status`` of 01 then 03 on each document's exchange, for all of them at once."""
+    # One row after another (not one multi-row INSERT): 01 gets a smaller id than 03, and
+    # delivery.send_statuses sends an exchange's statuses in the order of their ids.
+    session.execute(insert(AxisStatusMessage.__table__), [
+        dict(exchange_id=exchange_ids[doc.id], direction="sent", code=code, description=description, staff=None,
+             state="pending", idempotency_key=new_idempotency_key())
+        for doc in docs for code, description in (
+            ("01", "Đã đến - phần mềm QLVB đã nhận"), ("03", f"Đã tiếp nhận, số đến {doc.arrival_number}"))])
+    outbox.enqueue_many(session, [(SEND_STATUSES, [exchange_ids[doc.id]]) for doc in docs])
+
+
+def _registration_events(actor: Actor, accepted: list[_Accepted], docs: list[documents.RegisteredIncoming],
+                         file_events: Iterator[audit.Entry]) -> Iterator[audit.Entry]:
+    """Each document's events in the order registering it alone appended them: created, registered,
+    its files', received, and unverified when it is."""
+    for a, doc in zip(accepted, docs, strict=True):
+        verification, ref = a.incoming.verification, a.incoming.ref
+        yield from doc.events
+        for _ in a.incoming.stored:
+            yield next(file_events)
+        yield audit.entry(actor, "axis.document_received", object_type="document", object_id=doc.id,
+                          message_id=ref.message_id, sender=ref.from_organ_id, document_id_edxml=a.edxml_id,
+                          signature=verification.signature, pades=verification.pades, verified=verification.verified)
+        if not verification.verified:
+            yield audit.entry(actor, "axis.document_unverified", object_type="document", object_id=doc.id,
+                              signature=verification.signature, pades=verification.pades)
+
+
+def _registration_key(values: dict) -> documents.IncomingKey:
+    return values["issuer"], values["year"], values["number"], values["symbol"]
 
 
 def _register_all(rt: Runtime, org: Organisation, ready: list[_Incoming]) -> dict[str, str]:
-    """Register ``ready`` in one transaction; on a duplicate or a concurrent poller, one by one."""
+    """Register ``ready`` in one transaction, then reject its duplicates; on anything else that stops
+    the batch (a concurrent poller, a package the database cannot hold), one by one."""
     if not ready:
         return {}
     if len(ready) > 1:
         try:
             with rt.sessions() as session:
-                current = session.get(Organisation, org.id)
-                for incoming in ready:
-                    _register_in(session, current, incoming)
+                refused = _register_batch(session, org, ready)
                 session.commit()
-            return {incoming.ref.message_id: "registered" for incoming in ready}
-        except Exception as exc:  # a duplicate, a concurrent poller, or one bad package: isolate it
+        except Exception as exc:  # a concurrent poller, or one bad package: isolate it
             if _our_failure(exc):
                 raise  # e.g. the database is unavailable: the next poll tries again, nothing was acked
             log.info("axis batch of %d for %s falls back to one by one", len(ready), org.organ_id, exc_info=True)
+        else:
+            outcomes = {incoming.ref.message_id: "registered" for incoming in ready}
+            for duplicate in refused:
+                outcomes[duplicate.incoming.ref.message_id] = _reject_duplicate(rt, org, duplicate)
+            return outcomes
     return {incoming.ref.message_id: _register_one(rt, org, incoming) for incoming in ready}
+
+
+def _reject_duplicate(rt: Runtime, org: Organisation, duplicate: _Refused) -> str:
+    detail = {} if duplicate.existing is None else {"existing_document_id": duplicate.existing}
+    return _reject(rt, org, duplicate.incoming.ref, duplicate.code, duplicate.message, **detail)
 
 
 def _register_one(rt: Runtime, org: Organisation, incoming: _Incoming) -> str:
     message_id = incoming.ref.message_id
+    refused, exception = None, None
     with rt.sessions() as session:
         try:
-            _register_in(session, session.get(Organisation, org.id), incoming)
-            session.commit()
-            return "registered"
-        except _DuplicateDocument as exc:
-            code, message = exc.code, exc.message
-            detail = {"existing_document_id": exc.existing_document_id}
+            (refused,) = _register_batch(session, org, [incoming]) or (None,)
+            if refused is None:
+                session.commit()
+                return "registered"
+            session.rollback()  # nothing was written but the lock: release it before the rejection
         except errors.DuplicateRegistrationError as exc:
-            code, message, detail = exc.code, exc.message, {}
+            refused = _Refused(incoming, exc.code, exc.message, None)
         except IntegrityError:
-            code, message, detail = None, "", {}
+            pass
         except Exception as exc:
             if _our_failure(exc):
                 raise  # e.g. the database is unavailable: the next poll tries again, nothing was acked
             # A package our database cannot hold (out-of-range values, …) or one that trips a bug
             # must not block the inbox for ever: it is rejected and acknowledged like any invalid one.
             log.warning("axis package %s cannot be registered: %r", message_id, exc, exc_info=True)
-            code, message = "invalid_package", f"the package cannot be registered: {type(exc).__name__}"
-            detail = {"exception": type(exc).__name__}
+            exception = type(exc).__name__
     # Out of the session: its rolled-back objects must not reopen a transaction (and SQLite's write
     # lock) while the rejection is written.
-    if code is None:
+    if exception is not None:
+        return _reject(rt, org, incoming.ref, "invalid_package", f"the package cannot be registered: {exception}",
+                       exception=exception)
+    if refused is None:
         # Most likely another poller recorded this message first; any other constraint means the
         # package cannot be held, and acknowledging it as "registered" would lose it silently.
         known = _known_outcomes(rt, org, [message_id]).get(message_id)
         if known is not None:
             return known
-        code, message = "invalid_package", "the package cannot be registered: IntegrityError"
-    return _reject(rt, org, incoming.ref, code, message, **detail)
+        return _reject(rt, org, incoming.ref, "invalid_package", "the package cannot be registered: IntegrityError")
+    return _reject_duplicate(rt, org, refused)
 
 
 # -- statuses --------------------------------------------------------------------------------

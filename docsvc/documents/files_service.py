@@ -6,10 +6,10 @@ the reconcile job), never a row pointing at nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -70,6 +70,38 @@ def add_in_transaction(session: Session, actor: Actor, document_id: int, kind: F
                  file_id=row.id, seq=seq, sha256=row.sha256, size=row.size)
     outbox.enqueue(session, "docsvc.verify_file", row.id)
     return row
+
+
+def add_to_new_documents(session: Session, actor: Actor,
+                         files: Sequence[tuple[int, FileKind, Upload, str | None]]) -> list[audit.Entry]:
+    """``add_in_transaction`` for many ``(document id, kind, upload, note)`` at once, with one INSERT
+    (and one for their verification jobs), for documents ``actor`` created in this very transaction:
+    they have no other files, so each kind is numbered 1, 2, … in the order given, and no concurrent
+    upload can race for a number. Returns the ``document.<kind>_added`` audit events in the order of
+    ``files``, for the caller to append (``audit.record_many``) where they belong among its own."""
+    if not actor.has_any(*documents.WRITERS):
+        raise errors.PermissionDeniedError("your role does not allow this", needs=[r.value for r in documents.WRITERS])
+    if not files:
+        return []
+    seqs: dict[tuple[int, FileKind], int] = {}
+    rows = []
+    for document_id, kind, upload, note in files:
+        seq = seqs[document_id, kind] = seqs.get((document_id, kind), 0) + 1
+        rows.append({"document_id": document_id, "kind": kind, "seq": seq, "filename": upload.filename,
+                     "content_type": upload.content_type, "size": upload.stored.size, "sha256": upload.stored.sha256,
+                     "object_key": upload.stored.key, "note": note, "created_by_id": actor.id})
+    # RETURNING the row's unique key too: a multi-row INSERT's rows need not come back in order.
+    ids = {(document_id, kind, seq): id_ for id_, document_id, kind, seq in session.execute(
+        insert(DocumentFile.__table__).returning(DocumentFile.id, DocumentFile.document_id, DocumentFile.kind,
+                                                 DocumentFile.seq), rows)}
+    events = []
+    for row in rows:
+        file_id = ids[row["document_id"], row["kind"], row["seq"]]
+        events.append(audit.entry(actor, f"document.{row['kind']}_added", object_type="document",
+                                  object_id=row["document_id"], file_id=file_id, seq=row["seq"], sha256=row["sha256"],
+                                  size=row["size"]))
+    outbox.enqueue_many(session, [("docsvc.verify_file", [event.detail["file_id"]]) for event in events])
+    return events
 
 
 def list_files(session: Session, actor: Actor, document_id: int) -> list[DocumentFile]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -106,6 +109,12 @@ def next_number(session: Session, organisation_id: int, kind: str, year: int) ->
     """Take the next number of a register, atomically: the UPDATE … RETURNING holds the
     register row's lock until commit, so concurrent registrations get consecutive numbers,
     and a rolled-back registration gives its number back."""
+    return next_numbers(session, organisation_id, kind, year, 1)[0]
+
+
+def next_numbers(session: Session, organisation_id: int, kind: str, year: int, count: int) -> range:
+    """Take the next ``count`` numbers of a register at once: consecutive, and as atomic as
+    ``next_number``'s one (one UPDATE … RETURNING, whose row lock lasts until the commit)."""
     # The register row is made sure of once per transaction (and savepoint: rolling one back could
     # take the row with it) at most; a batch of registrations then skips a statement each.
     ensured = session.info.setdefault(_REGISTERS, {})
@@ -119,12 +128,13 @@ def next_number(session: Session, organisation_id: int, kind: str, year: int) ->
             .on_conflict_do_nothing(index_elements=["organisation_id", "kind", "year"])
         )
         ensured[(organisation_id, kind, year)] = (session.get_transaction(), session.get_nested_transaction())
-    return session.execute(
+    last = session.execute(
         update(Register)
         .where(Register.organisation_id == organisation_id, Register.kind == kind, Register.year == year)
-        .values(last_number=Register.last_number + 1)
+        .values(last_number=Register.last_number + count)
         .returning(Register.last_number)
     ).scalar_one()
+    return range(last - count + 1, last + 1)
 
 
 def register(session: Session, actor: Actor, document_id: int, data: RegisterRequest) -> Document:
@@ -184,6 +194,82 @@ def _register_incoming(session: Session, doc: Document, issuer: str | None) -> N
     arrival_year = today_in_vietnam().year
     doc.arrival_year = arrival_year
     doc.arrival_number = next_number(session, doc.organisation_id, "incoming", arrival_year)
+
+
+#: (issuer, year, number, symbol): what two registrations of one incoming document share (Appendix VI).
+IncomingKey = tuple[str | None, int | None, int | None, str | None]
+
+
+def registered_incoming(session: Session, organisation_id: int, keys: Iterable[IncomingKey]) -> dict[IncomingKey, int]:
+    """Of ``keys``, those an incoming document of the organisation is registered under, each with that
+    document's id: ``_register_incoming``'s duplicate check for many documents in one query (a None
+    matches a None, as it does there)."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    rows = session.execute(select(Document.id, Document.issuer, Document.year, Document.number, Document.symbol).where(
+        Document.organisation_id == organisation_id, Document.direction == Direction.INCOMING,
+        _in_or_null(Document.issuer, {k[0] for k in keys}), _in_or_null(Document.year, {k[1] for k in keys}),
+        _in_or_null(Document.number, {k[2] for k in keys}), Document.registered_at.is_not(None)))
+    found: dict[IncomingKey, int] = {}
+    for document_id, *key in rows:
+        if tuple(key) in keys:
+            found.setdefault(tuple(key), document_id)
+    return found
+
+
+def _in_or_null(column, values: set):
+    present = [v for v in values if v is not None]
+    if None not in values:
+        return column.in_(present)
+    return or_(column.in_(present), column.is_(None)) if present else column.is_(None)
+
+
+@dataclass(frozen=True)
+class RegisteredIncoming:
+    id: int
+    arrival_year: int
+    arrival_number: int
+    events: list[audit.Entry]
+    """``document.created`` and ``document.registered``, for the caller to append in its order."""
+
+
+def create_registered_incoming(session: Session, actor: Actor, values: Sequence[dict[str, Any]],
+                               created_detail: Sequence[dict[str, Any]]) -> list[RegisteredIncoming]:
+    """Create incoming documents and register them at once, in the caller's transaction: one INSERT
+    for all, arrival numbers taken together (consecutive, in the order given). ``values`` are each
+    document's columns, ``issuer`` (the registration key's) included; the caller has made sure under
+    a lock that none is a duplicate (``registered_incoming``), and appends the audit events returned
+    (``document.created`` with ``created_detail``, then ``document.registered``) with
+    ``audit.record_many``. A unique key still hit (a registration that got in first) rolls the
+    session back and raises ``DuplicateRegistrationError``, as ``register_in_transaction`` does."""
+    if not actor.has_any(Role.CLERK):
+        raise errors.PermissionDeniedError("your role does not allow this", needs=[Role.CLERK.value])
+    if any(v["organisation_id"] != actor.organisation_id for v in values):
+        raise errors.PermissionDeniedError("only the owning organisation may change this document")
+    if not values:
+        return []
+    arrival_year = today_in_vietnam().year
+    numbers = next_numbers(session, actor.organisation_id, "incoming", arrival_year, len(values))
+    rows = [{**v, "direction": Direction.INCOMING, "status": Status.REGISTERED, "registered_at": datetime.now(UTC),
+             "arrival_year": arrival_year, "arrival_number": number} for v, number in zip(values, numbers, strict=True)]
+    try:
+        # RETURNING the arrival number too: a multi-row INSERT's rows need not come back in order.
+        ids = dict(session.execute(insert(Document.__table__).returning(Document.arrival_number, Document.id),
+                                   rows).all())
+    except IntegrityError as exc:
+        session.rollback()
+        raise errors.DuplicateRegistrationError("a document with this number and symbol is already registered") \
+            from exc
+    registered = []
+    for row, detail in zip(rows, created_detail, strict=True):
+        document_id = ids[row["arrival_number"]]
+        registered.append(RegisteredIncoming(document_id, arrival_year, row["arrival_number"], [
+            audit.entry(actor, "document.created", object_type="document", object_id=document_id,
+                        direction=row["direction"], doc_type=row["doc_type"], **detail),
+            audit.entry(actor, "document.registered", object_type="document", object_id=document_id,
+                        number=row["number"], symbol=row["symbol"], arrival_number=row["arrival_number"])]))
+    return registered
 
 
 def share(session: Session, actor: Actor, document_id: int, organisation_id: int) -> None:

@@ -9,31 +9,86 @@ task id is derived from the outbox id."""
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, event, or_, select, update
+from sqlalchemy import and_, event, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from docsvc.jobs.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 _PENDING = "docsvc.outbox_pending"
+#: ``session.info`` key: (task, arguments) → (transaction, savepoint, message) queued in this transaction.
+_QUEUED = "docsvc.outbox_queued"
 TASK_ID_PREFIX = "outbox-"
 
 Sender = Callable[[OutboxMessage], None]
 
 
 def enqueue(session: Session, task: str, *args: object) -> OutboxMessage:
-    """Queue ``task(*args)`` to run once the current transaction commits."""
+    """Queue ``task(*args)`` to run once the current transaction commits.
+
+    The same task with the same arguments queued again in the same transaction (and savepoint) is
+    queued once, and that message is returned: tasks are idempotent and run after the commit, so a
+    second run would find nothing left to do (two statuses queued on one exchange need one
+    ``send_statuses``, which sends every pending one in order)."""
+    key = _key(task, args)
+    earlier = _queued(session, key)
+    if earlier is not None:
+        return earlier
     message = OutboxMessage(task=task, args=list(args))
     session.add(message)
     session.flush()
     # Keep a detached copy: after the commit the fast path sends it without reading it back.
     copy = OutboxMessage(id=message.id, task=task, args=list(args))
     session.info.setdefault(_PENDING, []).append(copy)
+    _remember(session, key, message)
     return message
+
+
+def enqueue_many(session: Session, jobs: Iterable[tuple[str, Sequence[object]]]) -> int:
+    """``enqueue`` for each ``(task, args)``, with one multi-row INSERT; returns how many messages
+    were written (a job already queued in this transaction, or twice in ``jobs``, is queued once)."""
+    rows, keys = [], set()
+    for task, args in jobs:
+        key = _key(task, args)
+        if key in keys or _queued(session, key) is not None:
+            continue
+        keys.add(key)
+        rows.append({"task": task, "args": list(args)})
+    if not rows:
+        return 0
+    written = session.execute(insert(OutboxMessage.__table__).returning(
+        OutboxMessage.id, OutboxMessage.task, OutboxMessage.args), rows).all()
+    pending = session.info.setdefault(_PENDING, [])
+    for id_, task, args in sorted(written):
+        copy = OutboxMessage(id=id_, task=task, args=args)
+        pending.append(copy)
+        _remember(session, _key(task, args), copy)
+    return len(written)
+
+
+def _key(task: str, args: Sequence[object]) -> tuple[str, str]:
+    return task, json.dumps(list(args), sort_keys=True, default=repr)
+
+
+def _queued(session: Session, key: tuple[str, str]) -> OutboxMessage | None:
+    """The message queued for ``key`` in this very transaction and savepoint, if any: one queued in a
+    savepoint since rolled back (or in another transaction) does not count."""
+    queued = session.info.get(_QUEUED)
+    found = queued.get(key) if queued else None
+    if found is None or found[0] is not session.get_transaction() \
+            or found[1] is not session.get_nested_transaction():
+        return None
+    return found[2]
+
+
+def _remember(session: Session, key: tuple[str, str], message: OutboxMessage) -> None:
+    session.info.setdefault(_QUEUED, {})[key] = (session.get_transaction(), session.get_nested_transaction(),
+                                                 message)
 
 
 def task_id(message: OutboxMessage) -> str:
@@ -45,6 +100,7 @@ def install_after_commit(factory: sessionmaker[Session], sender: Sender) -> None
 
     @event.listens_for(factory, "after_commit")
     def _after_commit(session: Session) -> None:
+        session.info.pop(_QUEUED, None)
         messages = session.info.pop(_PENDING, [])
         if messages:
             _send(factory, messages, sender)
@@ -52,6 +108,7 @@ def install_after_commit(factory: sessionmaker[Session], sender: Sender) -> None
     @event.listens_for(factory, "after_rollback")
     def _after_rollback(session: Session) -> None:
         session.info.pop(_PENDING, None)
+        session.info.pop(_QUEUED, None)
 
 
 def _send(factory: sessionmaker[Session], messages: Iterable[OutboxMessage], sender: Sender) -> int:
