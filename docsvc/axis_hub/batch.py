@@ -132,12 +132,16 @@ class BatchReceiver:
 
     # -- in the thread pool --------------------------------------------------------------------
     def write_pending(self) -> None:
+        """Write out what was gathered. A package whose last byte is written is finished (fsynced,
+        its file closed) at once: a batch keeps at most a couple of files open, whatever its count."""
         storage = self.service.storage
         for i, data in self._pending:
             item = self.items[i]
             if item.upload is None:
                 item.upload = storage.begin()
             storage.write(item.upload, data)
+            if item.upload.size == self._ends[i] - self._begins[i]:
+                storage.finish(item.upload)
         self._pending, self._pending_size = [], 0
 
     def accept(self, sender: str) -> list[SendReceipt | TransportError]:

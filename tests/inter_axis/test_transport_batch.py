@@ -319,3 +319,35 @@ def test_concurrent_batches_of_the_same_packages_deliver_each_once(hub: Hub, tmp
         assert len(set(same_key)) == 1, outcomes
     assert hub.partial_uploads() == []
     assert len(hub.stored_packages()) == len(set(hub.stored_packages()))
+
+
+@pytest.mark.parametrize("body", [
+    b'{"message_ids": "abc"}', b'{"ids": []}', b"[]", b"not json", b'{"message_ids": ["a/b"]}',
+    b'{"message_ids": [' + b",".join([b'"' + b"a" * 32 + b'"'] * 101) + b"]}",
+])
+def test_a_get_many_request_the_hub_cannot_read_is_refused(hub: Hub, body: bytes):
+    response = httpx.post(hub.url + "/v1/messages/contents", headers=_auth(hub, GOVERNMENT), content=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["detail"] == {"reason": "message_ids"}
+
+
+def test_the_package_routes_authenticate_and_check_their_parameters(hub: Hub, tmp_path: Path):
+    receipt = _client(hub).send(_doc(tmp_path, "auth"), idempotency_key=new_idempotency_key())
+    impostor = {"Authorization": "Bearer " + "x" * 43}
+    claims_other = _auth(hub, GOVERNMENT) | {"X-Agency-Id": PROVINCE}
+    for headers in (impostor, claims_other, {}):
+        for method, path, body in (("GET", f"/v1/messages/{receipt.message_id}/content", None),
+                                   ("POST", "/v1/messages/contents", b'{"message_ids": []}'),
+                                   ("POST", "/v1/messages/batch", b'{"packages": []}\n'),
+                                   ("POST", "/v1/messages", b"<edXML/>")):
+            response = httpx.request(method, hub.url + path, headers=headers, content=body)
+            assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized", path
+    response = httpx.post(hub.url + "/v1/messages?kind=letter", content=b"<edXML/>",
+                          headers=_auth(hub) | {"Idempotency-Key": new_idempotency_key()})
+    assert response.status_code == 422 and response.json()["error"]["detail"] == {"reason": "kind"}
+    # The recipient fetches it; the sender, or an id of another shape, finds nothing.
+    assert httpx.get(hub.url + f"/v1/messages/{receipt.message_id}/content",
+                     headers=_auth(hub, GOVERNMENT)).status_code == 200
+    for organ_id, message_id in ((PROVINCE, receipt.message_id), (GOVERNMENT, "x" * 65)):
+        response = httpx.get(hub.url + f"/v1/messages/{message_id}/content", headers=_auth(hub, organ_id))
+        assert response.status_code == 404
