@@ -161,7 +161,7 @@ class HubAxisTransport:
     def send_many(self, packages: Sequence[tuple[PackageSource, str]]) -> list[SendReceipt | TransportError]:
         outcomes: list[SendReceipt | TransportError | None] = [None] * len(packages)
         with ExitStack() as stack:
-            group: list[tuple[int, BinaryIO, int, str]] = []
+            group: list[tuple[int, BinaryIO, int, int, str]] = []
             group_bytes = 0
             for index, (package, key) in enumerate(packages):
                 try:
@@ -169,6 +169,7 @@ class HubAxisTransport:
                 except TransportError as exc:
                     outcomes[index] = exc
                     continue
+                start = fh.tell()  # read from here when sent (one stream may be given twice)
                 if size > self.spec.max_package_bytes:
                     outcomes[index] = TransportError(
                         TOO_LARGE, f"package is {size} bytes; the limit is {self.spec.max_package_bytes}",
@@ -179,9 +180,10 @@ class HubAxisTransport:
                     self._send_batch(group, outcomes)
                     group, group_bytes = [], 0
                 if size > self.spec.max_batch_bytes:  # too big for any batch: alone, as send does it
+                    fh.seek(start)
                     outcomes[index] = self._send_alone(fh, key)
                     continue
-                group.append((index, fh, size, key))
+                group.append((index, fh, start, size, key))
                 group_bytes += size
             if group:
                 self._send_batch(group, outcomes)
@@ -195,14 +197,15 @@ class HubAxisTransport:
                 raise
             return exc
 
-    def _send_batch(self, group: list[tuple[int, BinaryIO, int, str]],
+    def _send_batch(self, group: list[tuple[int, BinaryIO, int, int, str]],
                     outcomes: list[SendReceipt | TransportError | None]) -> None:
-        manifest = json.dumps({"packages": [{"idempotency_key": key, "size": size} for _, _, size, key in group]},
+        manifest = json.dumps({"packages": [{"idempotency_key": key, "size": size} for *_, size, key in group]},
                               separators=(",", ":")).encode() + b"\n"
 
         def body() -> Iterator[bytes]:
             pieces, gathered = [manifest], len(manifest)
-            for _, fh, size, _ in group:
+            for _, fh, start, size, _ in group:
+                fh.seek(start)
                 left = size
                 while left:
                     piece = fh.read(min(left, CHUNK))
@@ -218,11 +221,11 @@ class HubAxisTransport:
                 yield b"".join(pieces)
 
         headers = {"Content-Type": BATCH_MEDIA_TYPE,
-                   "Content-Length": str(len(manifest) + sum(size for _, _, size, _ in group))}
+                   "Content-Length": str(len(manifest) + sum(size for *_, size, _ in group))}
         results = self._request("POST", "/v1/messages/batch", content=body(), headers=headers).json()["results"]
         if len(results) != len(group):
             raise TransportError(UNAVAILABLE, f"the hub answered {len(results)} outcomes for {len(group)} packages")
-        for (index, _, _, _), result in zip(group, results, strict=True):
+        for (index, *_), result in zip(group, results, strict=True):
             outcomes[index] = _item_error(result["error"]) if "error" in result else _receipt(result)
 
     # -- receiving ---------------------------------------------------------------------------
@@ -269,6 +272,7 @@ class HubAxisTransport:
 
     def get_many(self, message_ids: Sequence[str], directory: Path) -> list[Path | TransportError]:
         directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
         outcomes: list[Path | TransportError | None] = [None] * len(message_ids)
         wanted = []
         for index, message_id in enumerate(message_ids):
