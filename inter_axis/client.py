@@ -159,6 +159,10 @@ class HubAxisTransport:
         return _receipt(response.json())
 
     def send_many(self, packages: Sequence[tuple[PackageSource, str]]) -> list[SendReceipt | TransportError]:
+        """``AxisTransport.send_many``: one ``POST /v1/messages/batch`` per ``max_batch_packages`` packages
+        or ``max_batch_bytes`` bytes, in order (a package over the byte cap goes alone, as ``send``).
+        A package that cannot be read, or is over ``max_package_bytes``, is refused here without
+        being uploaded. A failed request raises: those of the batch sent before it were accepted."""
         outcomes: list[SendReceipt | TransportError | None] = [None] * len(packages)
         with ExitStack() as stack:
             group: list[tuple[int, BinaryIO, int, int, str]] = []
@@ -271,6 +275,9 @@ class HubAxisTransport:
         return size
 
     def get_many(self, message_ids: Sequence[str], directory: Path) -> list[Path | TransportError]:
+        """``AxisTransport.get_many``: one ``POST /v1/messages/contents`` per ``max_get_many`` ids. Each
+        file is written under a temporary name and renamed once its SHA-256 matches, so a path
+        returned is a whole, checked package, and a failure leaves no partial file."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         outcomes: list[Path | TransportError | None] = [None] * len(message_ids)

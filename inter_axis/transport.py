@@ -77,7 +77,8 @@ class TransportError(Exception):
     - ``unknown_recipient``: a ``To/OrganId`` is not an agency registered on the axis;
     - ``invalid_package``: not a well-formed, safe edXML package (``detail["reason"]`` holds
       the inspector's code, e.g. ``malformed_xml``, ``hostile_xml``);
-    - ``too_large``: over the package size limit;
+    - ``too_large``: over the package size limit; for a ``send_many`` request as a whole, over
+      the axis's batch caps (``detail["reason"]`` ``batch_count`` or ``batch_bytes``);
     - ``not_found``: no such message for this agency;
     - ``unavailable``: the axis could not be reached or failed; retry later with the same key.
     """
