@@ -59,7 +59,9 @@ class FilesystemObjectStore:
         self._tmp = self._root / "tmp"
         # Sidecar bytes → (path, device, inode) of a sidecar file with those bytes this store wrote.
         self._sidecars: dict[bytes, tuple[str, int, int]] = {}
-        self._links = (f"link-{secrets.token_hex(6)}-{n}" for n in itertools.count())
+        # Temp names for links: itertools.count's next() is atomic, a generator's is not (two
+        # threads putting at once would get "generator already executing").
+        self._link_prefix, self._link_numbers = f"link-{secrets.token_hex(6)}", itertools.count()
         with _os_errors():
             for directory in (self._root / "sha256", self._root / "meta", self._tmp):
                 directory.mkdir(parents=True, exist_ok=True)
@@ -195,7 +197,7 @@ class FilesystemObjectStore:
     def _link_sidecar(self, shared: tuple[str, int, int], target: Path) -> bool:
         """Make ``target`` a hard link of ``shared`` (path, device, inode) if that path still names
         the very file this store wrote (which was fsynced then); False if it no longer can."""
-        link = f"{self._tmp}/{next(self._links)}"
+        link = f"{self._tmp}/{self._link_prefix}-{next(self._link_numbers)}"
         try:
             os.link(shared[0], link)
         except OSError:

@@ -125,6 +125,26 @@ def test_concurrent_uploads_of_the_same_content_leave_one_object(store: ObjectSt
     assert read_all(store, keys.pop()) == data
 
 
+def test_concurrent_uploads_of_different_content_with_one_description_all_arrive(store: ObjectStore) -> None:
+    # Received packages are stored from several threads at once, every PDF with the same content
+    # type: each put must succeed and keep its own bytes and description.
+    blobs = [os.urandom(2_000) for _ in range(160)]
+
+    def put(data: bytes):
+        return store.put(pieces(data, 4096), content_type="application/pdf", metadata={"source": "axis"})
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        stored = list(pool.map(put, blobs))
+
+    assert len({s.key for s in stored}) == len(blobs)
+    for data, obj in zip(blobs, stored, strict=True):
+        assert read_all(store, obj.key) == data
+        found = store.stat(obj.key)
+        assert (found.content_type, dict(found.metadata)) == ("application/pdf", {"source": "axis"})
+    store.delete(stored[0].key)  # one object's removal leaves the others described
+    assert store.stat(stored[1].key).content_type == "application/pdf"
+
+
 # --- description ----------------------------------------------------------------------------
 
 
