@@ -38,6 +38,7 @@ def enqueue(session: Session, task: str, *args: object) -> OutboxMessage:
     key = _key(task, args)
     earlier = _queued(session, key)
     if earlier is not None:
+        session.flush()  # as a new message's would: callers count on what they added being written
         return earlier
     message = OutboxMessage(task=task, args=list(args))
     session.add(message)
