@@ -339,3 +339,127 @@ def test_objects_with_the_same_description_share_one_sidecar_file_and_keep_it_ap
     later = store.put(iter([b"%PDF- later"]), content_type="application/pdf")
     assert store.stat(later.key).content_type == "application/pdf"
     assert store.stat(pdfs[2].key).content_type == "text/plain"
+
+
+# -- fetching a batch with one request (get_many) ----------------------------------------------------
+@pytest.fixture
+def hub(tmp_path):
+    from tests.support.axis_hub import EXAMPLES, new_hub
+
+    if not EXAMPLES.is_dir():
+        pytest.skip("shared/standards/examples is not beside the checkout")
+    hub = new_hub(tmp_path / "axis").start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def receiver(tmp_path, database_url, hub):
+    """The Government Office's docsvc, with its axis credential (no PKI: signatures come out unverified)."""
+    from docsvc.runtime import Runtime
+    from tests.conftest import make_settings
+
+    rt = Runtime(make_settings(tmp_path, database_url,
+                               axis={"endpoint": hub.url, "credentials": {GOVERNMENT: hub.secrets[GOVERNMENT]}}))
+    yield rt
+    rt.dispose()
+
+
+class _OneByOne:
+    """The hub's transport, as one without ``get_many`` would be; counts the requests for packages."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.gets, self.get_manys = inner, 0, 0
+
+    def list_received(self, limit: int = 100):
+        return self.inner.list_received(limit=limit)
+
+    def get(self, message_id, out):
+        self.gets += 1
+        return self.inner.get(message_id, out)
+
+    def ack(self, message_id) -> None:
+        self.inner.ack(message_id)
+
+    def ack_many(self, message_ids) -> None:
+        self.inner.ack_many(message_ids)
+
+
+class _Batched(_OneByOne):
+    """With ``get_many``, answering ``errors[message_id]`` in place of the hub for some packages."""
+
+    def __init__(self, inner, errors: dict | None = None) -> None:
+        super().__init__(inner)
+        self.errors = errors or {}
+
+    def get_many(self, message_ids, directory):
+        self.get_manys += 1
+        fetched = self.inner.get_many(message_ids, directory)
+        return [self.errors.get(m, outcome) for m, outcome in zip(message_ids, fetched, strict=True)]
+
+
+def _send_packages(hub, tmp_path, numbers: list[str]) -> list:
+    from lxml import etree
+
+    from inter_axis.transport import new_idempotency_key
+    from tests.support.axis_hub import NS, document_package
+
+    department = hub.client(DEPARTMENT)
+    for number in numbers:
+        path = document_package(tmp_path / f"{number}.edxml", sender=DEPARTMENT, recipients=(GOVERNMENT,),
+                                document_id=f"{DEPARTMENT},2025/03/14,{number}/KH-STTTT")
+        tree = etree.parse(str(path))
+        tree.find(".//e:CodeNumber", NS).text = number
+        tree.find(".//e:CodeNotation", NS).text = "KH-STTTT"
+        tree.write(str(path), xml_declaration=True, encoding="UTF-8")
+        department.send(path, idempotency_key=new_idempotency_key())
+    department.close()
+    return hub.client(GOVERNMENT).list_received()
+
+
+def _gov(rt) -> Organisation:
+    with rt.sessions() as session:
+        org = orgs.create(session, SERVICE_ACTOR, OrganisationCreate(organ_id=GOVERNMENT, name="Văn phòng Chính phủ",
+                                                                     short_name="VPCP", level="other"))
+        session.expunge(org)
+    return org
+
+
+def test_a_batch_is_fetched_with_one_request_and_a_package_gone_missing_is_rejected_and_acknowledged(
+        receiver, hub, tmp_path):
+    from inter_axis.transport import NOT_FOUND, TransportError
+
+    org = _gov(receiver)
+    refs = _send_packages(hub, tmp_path, ["21", "22", "23"])
+    transport = _Batched(hub.client(GOVERNMENT), {refs[1].message_id: TransportError(NOT_FOUND, "gone")})
+    assert intake.take_batch(receiver, org, transport, refs) == ["registered", "rejected", "registered"]
+    assert (transport.get_manys, transport.gets) == (1, 0)
+    assert [d.number for d in _registered(receiver)] == [21, 23]
+    with receiver.sessions() as session:
+        entries = {e.message_id: e for e in session.scalars(select(AxisInboxEntry))}
+    assert entries[refs[1].message_id].error_code == NOT_FOUND
+    assert all(e.acked_at is not None for e in entries.values())
+    assert hub.client(GOVERNMENT).list_received() == []  # all three acknowledged
+
+
+def test_a_transport_without_get_many_fetches_one_package_at_a_time(receiver, hub, tmp_path):
+    org = _gov(receiver)
+    refs = _send_packages(hub, tmp_path, ["31", "32", "33"])
+    transport = _OneByOne(hub.client(GOVERNMENT))
+    assert intake.take_batch(receiver, org, transport, refs) == ["registered"] * 3
+    assert transport.gets == 3
+    assert [d.arrival_number for d in _registered(receiver)] == [1, 2, 3]
+
+
+def test_another_transport_error_of_one_package_fails_the_poll_and_nothing_is_lost(receiver, hub, tmp_path):
+    from inter_axis.transport import UNAVAILABLE, TransportError
+
+    org = _gov(receiver)
+    refs = _send_packages(hub, tmp_path, ["41", "42"])
+    damaged = _Batched(hub.client(GOVERNMENT), {refs[0].message_id: TransportError(UNAVAILABLE, "sha-256 mismatch")})
+    with pytest.raises(TransportError) as failed:
+        intake.take_batch(receiver, org, damaged, refs)
+    assert failed.value.code == UNAVAILABLE
+    assert _registered(receiver) == [] and _count(receiver, AxisInboxEntry) == 0
+    assert len(hub.client(GOVERNMENT).list_received()) == 2  # nothing acknowledged: the next poll takes them
+    assert intake.poll(receiver) == {"registered": 2}

@@ -2,7 +2,9 @@
 
 Per package, in this order: (1) a package already in ``axis_inbox`` (same organisation and axis
 message id) is only acknowledged again: a crash between our commit and the ack never registers
-twice; (2) it is downloaded to a temporary file and parsed; unreadable or hostile input is recorded
+twice; (2) it is downloaded to a temporary file (a batch's packages with one request where the
+transport has ``get_many``; one the axis no longer has is rejected as ``not_found``, any other
+transport failure fails the poll) and parsed; unreadable or hostile input is recorded
 as ``rejected`` with the library's error code and acknowledged, so it cannot block the inbox, and
 nothing else is written; (3) a document package has its XML signature and the PAdES signatures of
 its PDFs checked (the verdicts are stored; a failed check flags the document, it is never silently
@@ -85,6 +87,8 @@ SEND_STATUSES = "docsvc.axis_send_statuses"
 BATCH = 50
 #: Packages fetched, parsed and verified at once: one downloads while another is checked.
 PREPARE_WORKERS = 2
+#: Bytes of packages fetched with one ``get_many`` (and so on our disk at once), by their listed sizes.
+FETCH_BYTES = 64 * 1024 * 1024
 #: Rejection codes of intake's own (the others are the library's and the transport's).
 UNPROCESSABLE = "unprocessable_package"
 UNKNOWN_STATUS_CODE = "unknown_status_code"
@@ -194,10 +198,65 @@ def take_batch(rt: Runtime, org: Organisation, transport: AxisTransport, refs: l
 
 def _prepare_all(rt: Runtime, org: Organisation, transport: AxisTransport,
                  refs: list[ReceivedRef]) -> list[str | _Incoming]:
-    if len(refs) == 1 or PREPARE_WORKERS < 2:
-        return [_fetch_and_prepare(rt, org, transport, ref) for ref in refs]
+    """``_fetch_and_prepare`` for each of ``refs``, in order: the packages fetched with one request
+    per group where the transport can (``get_many``), then prepared ``PREPARE_WORKERS`` at a time."""
+    if len(refs) > 1 and getattr(transport, "get_many", None) is not None:
+        with tempfile.TemporaryDirectory(prefix="docsvc-axis-batch-") as directory:
+            results = []
+            for group in _fetch_groups(refs):
+                fetched = _fetch_many(transport, group, Path(directory))
+                results += _map(lambda pair: _prepare_fetched(rt, org, pair[0], pair[1], directory),
+                                list(zip(group, fetched, strict=True)))
+            return results
+    return _map(lambda ref: _fetch_and_prepare(rt, org, transport, ref), refs)
+
+
+def _map(call, items: list) -> list:
+    if len(items) == 1 or PREPARE_WORKERS < 2:
+        return [call(item) for item in items]
     with ThreadPoolExecutor(max_workers=PREPARE_WORKERS, thread_name_prefix="axis-intake") as pool:
-        return list(pool.map(lambda ref: _fetch_and_prepare(rt, org, transport, ref), refs))
+        return list(pool.map(call, items))
+
+
+def _fetch_groups(refs: list[ReceivedRef]) -> list[list[ReceivedRef]]:
+    """``refs`` in runs of at most ``FETCH_BYTES`` (by the sizes the axis listed; a bigger package
+    alone), so that a batch of large packages is not all on our disk at once."""
+    groups: list[list[ReceivedRef]] = []
+    size = FETCH_BYTES
+    for ref in refs:
+        if size + ref.size > FETCH_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(ref)
+        size += ref.size
+    return groups
+
+
+def _fetch_many(transport: AxisTransport, refs: list[ReceivedRef], directory: Path) -> list[Path | TransportError]:
+    """The packages, each in its file under ``directory`` or ``not_found``; any other error of one
+    package (its bytes damaged on the way: ``unavailable``) fails the poll, as ``get`` raising it would."""
+    fetched = transport.get_many([ref.message_id for ref in refs], directory)
+    for outcome in fetched:
+        if isinstance(outcome, TransportError) and outcome.code != NOT_FOUND:
+            raise outcome
+    return fetched
+
+
+def _prepare_fetched(rt: Runtime, org: Organisation, ref: ReceivedRef, fetched: Path | TransportError,
+                     directory: str) -> str | _Incoming:
+    """``_fetch_and_prepare`` of a package ``get_many`` fetched already (or found missing)."""
+    if isinstance(fetched, TransportError):
+        return _reject(rt, org, ref, fetched.code, fetched.message)
+    stage = ["parsing"]
+    try:
+        with tempfile.TemporaryDirectory(prefix="docsvc-axis-in-", dir=directory) as spool:
+            return _prepare_file(rt, org, ref, fetched, spool, stage)
+    except Exception as exc:
+        if _our_failure(exc):
+            raise  # not this package's fault: nothing is acknowledged, the next poll tries again
+        return _unprocessable(rt, org, ref, stage[0], exc)  # any crash on hostile input becomes a rejection
+    finally:
+        fetched.unlink(missing_ok=True)
 
 
 def _ack(transport: AxisTransport, message_ids: list[str]) -> None:
@@ -264,33 +323,39 @@ def _prepare(rt: Runtime, org: Organisation, transport: AxisTransport, ref: Rece
             if exc.code != NOT_FOUND:
                 raise
             return _reject(rt, org, ref, exc.code, exc.message)
-        stage[0] = "parsing"
-        try:
-            parsed = read_package(path, spool_dir=directory, max_bytes=rt.settings.axis.max_package_bytes)
-        except EdxmlError as exc:
-            return _reject(rt, org, ref, exc.code, exc.message)
-        with parsed:
-            sender = parsed.status.from_org.organ_id if parsed.status else parsed.document.header.from_org.organ_id
-            if sender != ref.from_organ_id:
-                return _reject(rt, org, ref, "sender_mismatch",
-                               f"the package names {sender} as sender; the axis says {ref.from_organ_id}")
-            stage[0] = "verifying"
-            if parsed.kind == "status":
-                check = verify_signature(rt, path, directory)
-                stage[0] = "applying the status"
-                return _apply_status(rt, org, ref, parsed, check)
-            business = parsed.document.business
-            if business is not None and business.doc_type != BusinessDocType.NEW:
-                # Revoking, updating or replacing a document we hold needs a clerk's decision that
-                # intake does not make yet; registering it as new would file a second copy.
-                return _reject(rt, org, ref, UNSUPPORTED_BUSINESS_TYPE,
-                               f"BussinessDocType {int(business.doc_type)} ({business.doc_type.name.lower()} of "
-                               f"{business.document_id or 'a document'}) is not taken automatically; "
-                               "the sender should be told by other means")
-            verification = verify(rt, path, parsed, directory)
-            stage[0] = "storing attachments"
-            return _Incoming(ref, parsed.document.header, tuple(parsed.warnings), verification,
-                             _store_attachments(rt, parsed))
+        return _prepare_file(rt, org, ref, path, directory, stage)
+
+
+def _prepare_file(rt: Runtime, org: Organisation, ref: ReceivedRef, path: Path, directory: str,
+                  stage: list[str]) -> str | _Incoming:
+    """``_prepare`` of the package fetched to ``path``; ``directory`` takes what parsing spools."""
+    stage[0] = "parsing"
+    try:
+        parsed = read_package(path, spool_dir=directory, max_bytes=rt.settings.axis.max_package_bytes)
+    except EdxmlError as exc:
+        return _reject(rt, org, ref, exc.code, exc.message)
+    with parsed:
+        sender = parsed.status.from_org.organ_id if parsed.status else parsed.document.header.from_org.organ_id
+        if sender != ref.from_organ_id:
+            return _reject(rt, org, ref, "sender_mismatch",
+                           f"the package names {sender} as sender; the axis says {ref.from_organ_id}")
+        stage[0] = "verifying"
+        if parsed.kind == "status":
+            check = verify_signature(rt, path, directory)
+            stage[0] = "applying the status"
+            return _apply_status(rt, org, ref, parsed, check)
+        business = parsed.document.business
+        if business is not None and business.doc_type != BusinessDocType.NEW:
+            # Revoking, updating or replacing a document we hold needs a clerk's decision that
+            # intake does not make yet; registering it as new would file a second copy.
+            return _reject(rt, org, ref, UNSUPPORTED_BUSINESS_TYPE,
+                           f"BussinessDocType {int(business.doc_type)} ({business.doc_type.name.lower()} of "
+                           f"{business.document_id or 'a document'}) is not taken automatically; "
+                           "the sender should be told by other means")
+        verification = verify(rt, path, parsed, directory)
+        stage[0] = "storing attachments"
+        return _Incoming(ref, parsed.document.header, tuple(parsed.warnings), verification,
+                         _store_attachments(rt, parsed))
 
 
 def _inbox_entry(org: Organisation, ref: ReceivedRef, outcome: str, **values) -> AxisInboxEntry:
