@@ -184,8 +184,9 @@ class FilesystemObjectStore:
         """Put ``data`` at ``target`` atomically and durably: as another name of a sidecar file with
         the same bytes this store wrote, when there is one, else as a new file."""
         _ensure_directory(target.parent)
-        if data in self._sidecars:
-            if self._link_sidecar(self._sidecars[data], target):
+        shared = self._sidecars.get(data)  # one lookup: another thread may drop the entry meanwhile
+        if shared is not None:
+            if self._link_sidecar(shared, target):
                 return
             self._sidecars.pop(data, None)  # deleted with its object, too many links, …: a new one
         self._write_atomically(target, data)
