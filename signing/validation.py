@@ -9,6 +9,7 @@ import asyncio
 import functools
 import hashlib
 import io
+import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -40,10 +41,12 @@ from pyhanko_certvalidator.errors import (
     RevokedError,
     ValidationError,
 )
+from pyhanko_certvalidator.registry import PathBuilder
 from pyhanko_certvalidator.revinfo.validate_crl import verify_crl
 from pyhanko_certvalidator.revinfo.validate_ocsp import verify_ocsp_response
+from pyhanko_certvalidator.util import CancelableAsyncIterator
 
-from signing import speedups
+from signing import parse_speedups, reuse, speedups
 from signing.errors import EncryptedPdfError, InvalidPdfError
 from signing.pdf_input import PARSE_ERRORS, PdfSource, input_stream, parse_pdf
 from signing.trust import TrustServices
@@ -51,6 +54,10 @@ from signing.trust import TrustServices
 # Reading the signature's /Contents hex string and preparing certificate names for comparison
 # were ~80% of a one-page validation (see signing/speedups.py).
 speedups.install()
+# Parsing and checking the same certificates, names and OIDs again for every document was most of
+# what was left (see signing/reuse.py).
+reuse.install()
+parse_speedups.install()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -149,7 +156,7 @@ async def _find_valid_path(certificate, paths, validation_context, pkix_validati
     if trust_key is None or pkix_validation_params is not None:
         return await find_valid_path(certificate, paths, validation_context=validation_context,
                                      pkix_validation_params=pkix_validation_params)
-    key = (trust_key, certificate.dump())
+    key = (trust_key, reuse.der_of(certificate))
     path = _PATHS.get(key, validation_context.moment)
     if path is not None:
         await paths.cancel()
@@ -160,6 +167,44 @@ async def _find_valid_path(certificate, paths, validation_context, pkix_validati
 
 
 generic_cms.find_valid_path = _find_valid_path
+
+
+class _DeferredPaths(CancelableAsyncIterator):
+    """A path search that is only set up when first asked for a path. ``_find_valid_path`` cancels
+    the search unused when ``_PATHS`` holds the certificate's path; setting it up (looking up trust
+    anchors and issuers by name) was ~5% of a validation. Asked for a path, it is pyHanko's own
+    search, with the same answers and errors."""
+
+    def __init__(self, build) -> None:
+        self._build, self._paths, self._cancelled = build, None, False
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self._paths is None:
+            if self._cancelled:
+                raise StopAsyncIteration
+            self._paths = self._build()
+        return await self._paths.__anext__()
+
+    async def cancel(self) -> None:
+        self._cancelled = True
+        if self._paths is not None:
+            await self._paths.cancel()
+
+
+class _DeferringPathBuilder(PathBuilder):
+    """The path builder of the contexts ``_Contexts.current`` marks as reusable: pyHanko's, on the
+    context's own trust manager and registry, with its searches set up lazily (``_DeferredPaths``)."""
+
+    def __init__(self, inner: PathBuilder) -> None:
+        super().__init__(trust_manager=inner.trust_manager, registry=inner.registry)
+
+    def async_build_paths_lazy(self, end_entity_cert):
+        build = super().async_build_paths_lazy
+        return _DeferredPaths(lambda: build(end_entity_cert))
+
 
 Indication = Literal["TOTAL-PASSED", "TOTAL-FAILED", "INDETERMINATE"]
 _RANK = {"TOTAL-PASSED": 0, "INDETERMINATE": 1, "TOTAL-FAILED": 2}
@@ -443,7 +488,10 @@ class _DssHistory:
 
     def _read(self, revision: int) -> _DssState:
         try:
-            dss = self._reader.get_historical_root(revision).get("/DSS")
+            # The last revision's catalog is the document's own, which _open_reader already read.
+            last = revision == self._reader.xrefs.total_revisions - 1
+            root = self._reader.root if last else self._reader.get_historical_root(revision)
+            dss = root.get("/DSS")
             if dss is None:
                 return _DssState()
             dss = dss.get_object()
@@ -498,10 +546,11 @@ class _DssHistory:
     def lt_revision(self, sig: EmbeddedPdfSignature, signer: x509.Certificate | None) -> int | None:
         """The first revision after ``sig``'s that added validation data for it, or ``None``."""
         base = self.states[sig.signed_revision] if sig.signed_revision < len(self.states) else _DssState()
-        identifiers = _vri_identifiers(sig)
+        identifiers = None  # hashing the whole /Contents three ways: only once a later revision adds VRI keys
         for revision in range(sig.signed_revision + 1, len(self.states)):
             state = self.states[revision]
-            if (state.vri - base.vri) & identifiers:
+            added = state.vri - base.vri
+            if added and added & (identifiers := identifiers or _vri_identifiers(sig)):
                 return revision
             if signer is None:
                 continue
@@ -617,6 +666,15 @@ def _fetched_revinfo(vc: ValidationContext) -> _Revinfo:
     return _Revinfo(tuple(vc.ocsps), tuple(vc.crls))
 
 
+def _context(roots: list, **kwargs) -> ValidationContext:
+    """``ValidationContext(trust_roots=roots, **kwargs)``, with the trust manager for ``roots`` built
+    once per root set (``signing.reuse.trust_manager``) instead of per context: it is read-only once
+    built, and every context still gets its own certificate registry and revocation data."""
+    if all(isinstance(c, x509.Certificate) for c in roots):
+        return ValidationContext(trust_manager=reuse.trust_manager(roots), **kwargs)
+    return ValidationContext(trust_roots=roots, **kwargs)
+
+
 class _Contexts:
     """Where validation contexts come from: a ``TrustServices`` or the plain old parameters.
 
@@ -625,7 +683,8 @@ class _Contexts:
     def __init__(self, trust: TrustServices | None, trust_roots: list[x509.Certificate],
                  other_certs: list[x509.Certificate], allow_fetching: bool, revocation_mode: str,
                  validation_time: datetime | None) -> None:
-        self._trust, self._roots, self._others = trust, trust_roots, other_certs
+        # The shared, fully parsed objects for the same DER (signing.reuse): cheap to register and key.
+        self._trust, self._roots, self._others = trust, reuse.shared(trust_roots), reuse.shared(other_certs)
         self._fetch, self._mode, self.validation_time = allow_fetching, revocation_mode, validation_time
         self._open: list[ValidationContext] = []
 
@@ -635,11 +694,13 @@ class _Contexts:
             vc = self._trust.validation_context(self.validation_time)
             fetches = self._trust.config.fetch_revocation
         else:
-            vc = ValidationContext(trust_roots=self._roots, other_certs=self._others, allow_fetching=self._fetch,
-                                   revocation_mode=self._mode, moment=self.validation_time)
+            vc = _context(self._roots, other_certs=self._others, allow_fetching=self._fetch,
+                          revocation_mode=self._mode, moment=self.validation_time)
             fetches = self._fetch
         if self.validation_time is None and not fetches:
-            setattr(vc, _REUSE_PATHS, self._trust_key())
+            trust_key = self._trust_key()
+            setattr(vc, _REUSE_PATHS, trust_key)
+            vc.path_builder = _DeferringPathBuilder(vc.path_builder)
         self._open.append(vc)
         return vc
 
@@ -652,7 +713,7 @@ class _Contexts:
         digest = hashlib.sha256(mode.encode())
         for group in (roots, others):
             digest.update(b"|")
-            for der in sorted(c.dump() for c in group):
+            for der in sorted(reuse.der_of(c) for c in group):
                 digest.update(hashlib.sha256(der).digest())
         return digest.digest()
 
@@ -662,10 +723,10 @@ class _Contexts:
         data issued after ``moment`` (a later "good" still proves "not revoked then")."""
         roots = list(self._trust.config.trust_roots) if self._trust is not None else self._roots
         others = list(self._trust.config.other_certs) if self._trust is not None else self._others
-        vc = ValidationContext(trust_roots=roots, other_certs=others + [c for s in sources for c in s.certs],
-                               allow_fetching=False, revocation_mode="hard-fail", moment=moment,
-                               retroactive_revinfo=True, ocsps=[o for s in sources for o in s.ocsps],
-                               crls=[c for s in sources for c in s.crls])
+        vc = _context(roots, other_certs=others + [c for s in sources for c in s.certs],
+                      allow_fetching=False, revocation_mode="hard-fail", moment=moment,
+                      retroactive_revinfo=True, ocsps=[o for s in sources for o in s.ocsps],
+                      crls=[c for s in sources for c in s.crls])
         self._open.append(vc)
         return vc
 
@@ -714,11 +775,30 @@ def _chain(status) -> tuple[bool, str | None]:
         return True, None
 
 
+#: Chains (their certificates' DER, anchor first) whose every link verified: a signature over fixed
+#: bytes with a fixed key verifies every time, so only the same certificates can hit. Failures are
+#: not kept.
+_VERIFIED_CHAINS = reuse.BoundedMemo(256)
+
+
 def _links_verify(path) -> bool:
     """Every certificate of ``path`` is signed by the key of the certificate before it, from the
     trust anchor down to the signer."""
     try:
-        certs = [cx509.load_der_x509_certificate(cert.dump()) for cert in path.iter_certs(include_root=True)]
+        ders = tuple(reuse.der_of(cert) for cert in path.iter_certs(include_root=True))
+    except (ValueError, LookupError, AttributeError):
+        return False
+    if _VERIFIED_CHAINS.get(ders):
+        return True
+    if _verify_links(ders):
+        _VERIFIED_CHAINS.put(ders, True)
+        return True
+    return False
+
+
+def _verify_links(ders: tuple[bytes, ...]) -> bool:
+    try:
+        certs = [cx509.load_der_x509_certificate(der) for der in ders]
     except (ValueError, LookupError, AttributeError):
         return False
     for issuer, subject in zip(certs, certs[1:], strict=False):
@@ -869,7 +949,8 @@ async def async_validate_pdf(input: PdfSource | bytes, trust_roots: Iterable[x50
     contexts = _Contexts(trust, list(trust_roots or ()), list(other_certs), allow_fetching, revocation_mode,
                          validation_time)
     with ExitStack() as stack:
-        stream = io.BytesIO(input) if isinstance(input, bytes) else stack.enter_context(input_stream(input))
+        stream = io.BytesIO(input) if isinstance(input, bytes) else _in_memory(stack.enter_context(input_stream(input)),
+                                                                                input)
         reader = _open_reader(stream)
         try:
             dss = _DssHistory(reader)
@@ -887,12 +968,83 @@ async def async_validate_pdf(input: PdfSource | bytes, trust_roots: Iterable[x50
         return ValidationReport(signatures=tuple(results), revisions=reader.xrefs.total_revisions)
 
 
+#: Files up to this size are read whole before parsing: pyHanko's parser reads a byte at a time,
+#: which costs less from memory than through a buffered file (~8% of a one-page validation).
+IN_MEMORY_BYTES = 16 * 1024 * 1024
+
+
+def _in_memory(stream: BinaryIO, source: PdfSource) -> BinaryIO:
+    """For a file we opened from a path: its bytes in memory when small, else the file itself."""
+    if not isinstance(source, (str, os.PathLike)):
+        return stream  # the caller's stream: read where it stands, as before
+    try:
+        if os.fstat(stream.fileno()).st_size > IN_MEMORY_BYTES:
+            return stream
+        return io.BytesIO(stream.read())
+    except OSError as exc:
+        raise InvalidPdfError(f"cannot read {source}: {exc.strerror}") from exc
+
+
+class _LoopHolder:
+    """A thread's event loop for ``validate_pdf``, kept between calls: ``asyncio.run`` builds and
+    tears down a loop (selector, self-pipe, executor shutdown) per call, ~4% of a one-page
+    validation. It only ever runs ``async_validate_pdf`` to completion in its own thread; a call
+    that leaves anything on it (a task, an async generator) or fails tears it down as
+    ``asyncio.run`` would, and the next call starts a fresh one. When the thread ends, its
+    thread-local holder goes and closes the loop."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:
+        if not self.loop.is_closed() and not self.loop.is_running():
+            self.loop.close()
+
+
+_LOOPS = threading.local()
+
+
+def _run(make_coro):
+    """``asyncio.run(make_coro())`` on this thread's kept loop."""
+    if asyncio._get_running_loop() is not None:
+        raise RuntimeError("validate_pdf cannot be called from a running event loop; await async_validate_pdf")
+    holder = getattr(_LOOPS, "holder", None)
+    if holder is None or holder.loop.is_closed():
+        holder = _LOOPS.holder = _LoopHolder()
+    loop, clean = holder.loop, False
+    try:
+        result = loop.run_until_complete(make_coro())
+        clean = not asyncio.all_tasks(loop) and not getattr(loop, "_asyncgens", ())
+        return result
+    finally:
+        if not clean:
+            _LOOPS.holder = None
+            _tear_down(loop)
+
+
+def _tear_down(loop: asyncio.AbstractEventLoop) -> None:
+    """What ``asyncio.run`` does at the end: cancel what is left, finish async generators and the
+    default executor, close."""
+    try:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
+
+
 def validate_pdf(input: PdfSource | bytes, trust_roots: Iterable[x509.Certificate] | None = None, *,
                  trust: TrustServices | None = None,
                  other_certs: Iterable[x509.Certificate] = (), allow_fetching: bool = False,
                  revocation_mode: Literal["soft-fail", "hard-fail", "require"] = "soft-fail",
                  validation_time: datetime | None = None) -> ValidationReport:
     """Synchronous ``async_validate_pdf`` (not inside a running event loop)."""
-    return asyncio.run(async_validate_pdf(input, trust_roots, trust=trust, other_certs=other_certs,
-                                          allow_fetching=allow_fetching, revocation_mode=revocation_mode,
-                                          validation_time=validation_time))
+    return _run(lambda: async_validate_pdf(input, trust_roots, trust=trust, other_certs=other_certs,
+                                           allow_fetching=allow_fetching, revocation_mode=revocation_mode,
+                                           validation_time=validation_time))
