@@ -168,10 +168,7 @@ def write_status_to(status: StatusMessage, recipient: str):
 def sendable_files(session: Session, doc: Document) -> list[DocumentFile]:
     """What goes into the package: the latest version (the issued, sealed PDF) and every attachment
     and appendix, in order."""
-    rows = list(session.scalars(select(DocumentFile).where(DocumentFile.document_id == doc.id)
-                                .order_by(DocumentFile.kind, DocumentFile.seq)))
-    versions = [r for r in rows if r.kind == "version"]
-    return versions[-1:] + [r for r in rows if r.kind != "version"]
+    return sendable_files_of(session, [doc])[doc.id]
 
 
 def sendable_files_of(session: Session, documents: list[Document]) -> dict[int, list[DocumentFile]]:
