@@ -11,6 +11,7 @@ looks them up, larger ones are streamed from their open files."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ MAX_MANIFEST_BYTES = 256 * 1024
 #: Bytes of a batch gathered in memory before they are written out, and read ahead for a get_many.
 BATCH_WRITE_BYTES = 4 * 1024 * 1024
 BATCH_MEDIA_TYPE = "application/vnd.docsvc.axis-batch"
+#: One line per get_many answer naming the packages it carries: the access log's line for the
+#: request names none, and an operator must be able to tell which agency downloaded which package.
+fetch_log = logging.getLogger("docsvc.axis_hub.fetch")
 
 
 def _framing(message: str) -> TransportError:
@@ -249,4 +253,7 @@ def open_contents(service: HubService, agency: str, message_ids: list[str]) -> C
         Contents(b"", parts).close()
         raise
     head = json.dumps({"packages": entries}, separators=(",", ":")).encode() + b"\n"
+    served = [entry["message_id"] for entry in entries if "error" not in entry]
+    if served:
+        fetch_log.info("get_many by %s: %s", agency, " ".join(served))
     return Contents(head, parts)

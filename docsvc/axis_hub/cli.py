@@ -52,7 +52,21 @@ def hub_command(
     if swept:
         typer.echo(f"removed {len(swept)} file(s) left by an interrupted upload: {', '.join(swept[:5])}")
     typer.echo(f"axis hub: {len(service.agencies())} agencies, packages in {data_dir}")
+    _log_fetches()
     uvicorn.run(create_hub_app(service), host=host, port=port, log_level="info")
+
+
+def _log_fetches() -> None:
+    """The hub's per-package download lines go where uvicorn's own lines go (stderr)."""
+    import logging
+
+    from docsvc.axis_hub.batch import fetch_log
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("INFO:     %(message)s"))
+    fetch_log.addHandler(handler)
+    fetch_log.setLevel(logging.INFO)
+    fetch_log.propagate = False
 
 
 def durable_engine(engine):

@@ -158,10 +158,17 @@ class Hub:
         return sum(p.read_text(errors="replace").count(f'"{method} {path} ') for p in logs)
 
     def content_fetches(self, message_id: str) -> int:
-        """How often the package's bytes were downloaded, from the hub's access log (all its runs)."""
+        """How often the package's bytes were downloaded, alone or in a ``get_many`` answer, from the
+        hub's log (all its runs)."""
         logs = sorted(self.data_dir.parent.glob(f"hub-{self.port}-*.log"))
-        return sum(path.read_text(errors="replace").count(f"GET /v1/messages/{message_id}/content ")
-                   for path in logs)
+        count = 0
+        for path in logs:
+            for line in path.read_text(errors="replace").splitlines():
+                if f"GET /v1/messages/{message_id}/content " in line:
+                    count += 1
+                elif "get_many by " in line:
+                    count += line.rpartition(": ")[2].split().count(message_id)
+        return count
 
 
 def new_hub(tmp_path: Path, database_url: str | None = None, max_package_bytes: int = 8 * 1024**2,
