@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from docsvc.audit import service as audit
 from docsvc.audit.models import AuditEvent
 from docsvc.axis import delivery, packages, tasks
 from docsvc.axis import service as axis_service
@@ -198,6 +199,8 @@ def test_a_refused_package_fails_alone_and_the_others_are_sent(agencies, hub, wr
     assert sorted(e.object_id for e in _events(sender, "axis.document_sent")) == sorted(
         str(i) for i in (ids[0], ids[2], ids[3]))
     assert [e.object_id for e in _events(sender, "axis.document_failed")] == [str(ids[1])]
+    with sender.rt.sessions() as session:
+        assert audit.verify_chain(session).ok  # the batch's events extend the chain in order
     assert sorted(_inbox(hub, GOVERNMENT).values()) == [1, 1, 1]
     # Nothing is due any more: a second batch of the same rows sends nothing.
     calls = len(transport.calls)
