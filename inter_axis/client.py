@@ -285,12 +285,33 @@ class HubAxisTransport:
         for index, message_id in enumerate(message_ids):
             if isinstance(message_id, str) and MESSAGE_ID.fullmatch(message_id):
                 wanted.append(index)
-            else:  # the hub has no such id, and it must not name a file outside ``directory``
-                outcomes[index] = TransportError(NOT_FOUND, f"no message {str(message_id)[:80]!r}")
+            else:
+                # Another axis may list ids our batch route does not take (dots, colons, longer):
+                # such a package is still asked for, alone, and its file named by the id's digest so
+                # that no id can name a file outside ``directory``. Never a not_found of our own making:
+                # the receiver would reject and acknowledge a package it never saw.
+                outcomes[index] = self._get_alone(message_id, directory)
         for start in range(0, len(wanted), self.spec.max_get_many):
             indexes = wanted[start:start + self.spec.max_get_many]
             self._get_batch([message_ids[i] for i in indexes], indexes, directory, outcomes)
         return outcomes
+
+    def _get_alone(self, message_id: str, directory: Path) -> Path | TransportError:
+        """One package by ``get`` into ``directory`` under a name derived from its id's SHA-256;
+        ``not_found`` is its outcome, any other failure raises as a failed batch would."""
+        name = "id-" + hashlib.sha256(str(message_id).encode()).hexdigest()[:40]
+        target, partial = directory / f"{name}.edxml", directory / f".{name}.{secrets.token_hex(4)}.part"
+        try:
+            with open(partial, "wb") as out:
+                self.get(message_id, out)
+            os.replace(partial, target)
+            return target
+        except TransportError as exc:
+            if exc.code != NOT_FOUND:
+                raise
+            return exc
+        finally:
+            partial.unlink(missing_ok=True)
 
     def _get_batch(self, ids: list[str], indexes: list[int], directory: Path,
                    outcomes: list[Path | TransportError | None]) -> None:
@@ -310,9 +331,18 @@ class HubAxisTransport:
                     if "error" in entry:
                         outcomes[index] = _item_error(entry["error"])
                     else:
-                        outcomes[index] = _receive(reader, entry, directory)
-        except httpx.HTTPError as exc:
-            raise TransportError(UNAVAILABLE, f"download of {len(ids)} packages failed: {exc}") from exc
+                        outcomes[index] = _receive(reader, entry, directory, self.spec.max_package_bytes)
+                if reader.has_more():
+                    raise TransportError(UNAVAILABLE, "the hub's answer goes on after its last package")
+        except BaseException as exc:
+            # The request failed as a whole: the caller gets no path, so none of its files may stay.
+            for index in indexes:
+                if isinstance(outcomes[index], Path):
+                    outcomes[index].unlink(missing_ok=True)
+                outcomes[index] = None
+            if isinstance(exc, httpx.HTTPError):
+                raise TransportError(UNAVAILABLE, f"download of {len(ids)} packages failed: {exc}") from exc
+            raise
 
     def ack(self, message_id: str) -> None:
         self._request("POST", f"/v1/messages/{message_id}/ack")
@@ -402,6 +432,10 @@ class _Framed:
         line, self._buffer = self._buffer[:end], self._buffer[end + 1:]
         return line
 
+    def has_more(self) -> bool:
+        """Whether any byte is left after what was read."""
+        return bool(self._buffer) or self._more()
+
     def copy(self, size: int, out: BinaryIO, digest) -> None:
         """Exactly ``size`` bytes to ``out`` (and the digest)."""
         while size:
@@ -413,11 +447,19 @@ class _Framed:
             size -= len(piece)
 
 
-def _receive(reader: _Framed, entry: dict, directory: Path) -> Path | TransportError:
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def _receive(reader: _Framed, entry: dict, directory: Path, max_bytes: int) -> Path | TransportError:
     """One package of a ``get_many`` answer to ``directory/<id>.edxml``, or its error if its bytes do not
     match their SHA-256 (no file is left then). Written under a temporary name and renamed, so the
-    file exists only whole and checked."""
-    message_id, size, expected = entry["message_id"], int(entry["size"]), entry["sha256"]
+    file exists only whole and checked. A size or digest that is not one (negative, not a number,
+    beyond the package limit) breaks the answer's framing: the whole request fails as unavailable."""
+    message_id, size, expected = entry["message_id"], entry.get("size"), entry.get("sha256")
+    if type(size) is not int or not 0 <= size <= max_bytes or not isinstance(expected, str) \
+            or not _SHA256_HEX.fullmatch(expected):
+        raise TransportError(UNAVAILABLE, f"the hub's answer describes {message_id} with an impossible "
+                             f"size or digest ({str(size)[:20]!r}, {str(expected)[:70]!r})")
     target = directory / f"{message_id}.edxml"
     partial = directory / f".{message_id}.{secrets.token_hex(4)}.part"
     digest = hashlib.sha256()

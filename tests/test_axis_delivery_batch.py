@@ -491,3 +491,20 @@ def test_a_package_built_in_memory_has_the_bytes_of_one_built_through_files(agen
         with packages.signed_on_disk(write, key, max_bytes) as status_on_disk:
             status_disk_bytes = status_on_disk.path.read_bytes()
         assert packages.signed_bytes(write, key, max_bytes).data == status_disk_bytes
+
+
+def test_a_batch_the_axis_refuses_as_a_whole_is_sent_one_by_one_and_fails_nothing(tmp_path, sqlite_url,
+                                                                                   shared_pki_dir):  # noqa: F811
+    # This axis takes at most 2 packages a request (our client would send up to 100 at once): its
+    # too_large is about the request, not about any package, so no row may fail for good on it.
+    hub = new_hub(tmp_path / "axis", options=("--max-batch-packages", "2")).start()
+    try:
+        with two_agencies(tmp_path, sqlite_url, shared_pki_dir, hub) as (sender, _receiver):
+            ids = _queue_documents(sender, [GOVERNMENT] * 3)
+            states = delivery.attempt_many(sender.rt.sessions, sender.rt.settings, sender.rt.store,
+                                           AxisExchange, ids)
+            assert states == dict.fromkeys(ids, "sent")
+            assert all(row.error_code is None for row in _rows(sender, AxisExchange, ids).values())
+        assert sorted(_inbox(hub, GOVERNMENT).values()) == [1, 1, 1]
+    finally:
+        hub.stop()

@@ -77,18 +77,20 @@ def _due(row, now: datetime) -> bool:
     return row.state in SENDING and (row.next_attempt_at is None or row.next_attempt_at <= now)
 
 
-_BY_ID: dict[type, object] = {}
+_BY_ID: dict[tuple[type, bool], object] = {}
 
 
-def _by_id(session: Session, model, ids: Iterable[int]) -> dict[int, object]:
+def _by_id(session: Session, model, ids: Iterable[int], *, lock: bool = False) -> dict[int, object]:
     """Rows of ``model`` by id, in one query (its statement built once: building one costs as much as
-    running it)."""
+    running it); ``lock`` takes their row locks (PostgreSQL; SQLite's writer gate already serialises
+    the transactions that record outcomes)."""
     ids = list(set(ids))
     if not ids:
         return {}
-    statement = _BY_ID.get(model)
+    statement = _BY_ID.get((model, lock))
     if statement is None:
-        statement = _BY_ID[model] = select(model).where(model.id.in_(bindparam("ids", expanding=True)))
+        statement = select(model).where(model.id.in_(bindparam("ids", expanding=True)))
+        _BY_ID[(model, lock)] = statement = statement.with_for_update() if lock else statement
     return {row.id: row for row in session.scalars(statement, {"ids": ids})}
 
 
@@ -246,7 +248,9 @@ def _attempt_batch(sessions: sessionmaker[Session], settings: Settings, store: O
         return states
     kind = "status" if model is AxisStatusMessage else "document"
     with sessions() as session:
-        rows = _by_id(session, model, outcomes)
+        # Locked: two runs that sent the same row (a job and the sweep) record it once; the second
+        # then sees it sent and keeps that outcome instead of counting a second attempt.
+        rows = _by_id(session, model, outcomes, lock=True)
         recorded = []
         for row_id in sorted(outcomes):
             row = rows[row_id]
@@ -320,20 +324,18 @@ def _send_request(transport: AxisTransport, items: list[tuple[_Attempt, SignedPa
             try:
                 results = list(send_many([(signed.source(), item.key) for item, signed in items]))
             except TransportError as exc:
-                results = [exc] * len(items)
+                if exc.retryable or len(items) == 1:
+                    results = [exc] * len(items)
+                else:
+                    # Refused as a whole (a batch cap lower than ours, a framing this axis does not
+                    # take…): no package was judged, so none may fail for good on it. Each is sent
+                    # alone and gets its own verdict.
+                    log.warning("axis batch of %d refused as a whole (%s); sending one by one", len(items), exc)
+                    results = _one_by_one(transport, items)
             if len(results) != len(items):
                 raise RuntimeError(f"send_many answered {len(results)} outcomes for {len(items)} packages")
         else:
-            results = []
-            for item, signed in items:
-                if results and isinstance(results[-1], TransportError) and results[-1].retryable:
-                    results.append(results[-1])
-                    continue
-                send = transport.update_status if item.status else transport.send
-                try:
-                    results.append(send(signed.source(), idempotency_key=item.key))
-                except TransportError as exc:
-                    results.append(exc)
+            results = _one_by_one(transport, items)
     except Exception as exc:
         if strict:
             raise
@@ -343,6 +345,22 @@ def _send_request(transport: AxisTransport, items: list[tuple[_Attempt, SignedPa
         if isinstance(result, TransportError):
             log.warning("axis send of %s failed: %s", item.key, result)
         outcomes[item.row_id] = (result, signed.sha256)
+
+
+def _one_by_one(transport: AxisTransport, items: list[tuple[_Attempt, SignedPackage]]) -> list:
+    """Each package in its own request (statuses through ``update_status``); once the axis is found
+    unavailable, the rest get the same error without asking again."""
+    results = []
+    for item, signed in items:
+        if results and isinstance(results[-1], TransportError) and results[-1].retryable:
+            results.append(results[-1])
+            continue
+        send = transport.update_status if item.status else transport.send
+        try:
+            results.append(send(signed.source(), idempotency_key=item.key))
+        except TransportError as exc:
+            results.append(exc)
+    return results
 
 
 def send_statuses(sessions: sessionmaker[Session], settings: Settings, store: ObjectStore,

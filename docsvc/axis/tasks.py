@@ -35,7 +35,8 @@ def _take_over(rt, task: str, own_task_id: str | None, first: int) -> list[int] 
     """The ids this run delivers: ``first``, then those of the oldest other jobs of ``task`` waiting
     in the outbox (``delivery.BATCH`` in all), whose messages it claims. None when this run's own
     message was claimed already: by the run that delivers ``first`` with its batch, or by an earlier
-    run of this very job (a redelivery, which has nothing left to do)."""
+    run of this very job (a redelivery, which has nothing left to do); None too when claiming failed
+    (the sweep sends what no run took)."""
     own = None
     if own_task_id and own_task_id.startswith(TASK_ID_PREFIX):
         own = int(own_task_id.removeprefix(TASK_ID_PREFIX))
@@ -51,9 +52,12 @@ def _take_over(rt, task: str, own_task_id: str | None, first: int) -> list[int] 
                 .values(completed_at=datetime.now(UTC))
                 .returning(OutboxMessage.id, OutboxMessage.args)).all()) if candidates else {}
             session.commit()
-    except DBAPIError as exc:  # e.g. a deadlock with a concurrent claim: deliver our own row alone
-        log.warning("taking over queued %s jobs failed, delivering %s alone: %s", task, first, exc)
-        return [first]
+    except DBAPIError as exc:
+        # e.g. a deadlock with a concurrent claim, which may well have claimed our own message and be
+        # delivering our row: leave it to that run, or to the sweep, which sends every pending row.
+        log.warning("taking over queued %s jobs failed; %s is left to the run that claimed it or to the "
+                    "sweep: %s", task, first, exc)
+        return None
     if own is not None and own not in claimed:
         return None
     others = [args[0] for message_id, args in sorted(claimed.items())

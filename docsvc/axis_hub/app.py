@@ -133,13 +133,28 @@ class PackageRoutes:
 
     # -- sending -------------------------------------------------------------------------------
     def _write(self, upload: PartialUpload | None, data: bytes) -> PartialUpload:
+        """Append ``data`` (to a new upload when there is none yet). An upload begun here whose first
+        write fails is discarded here: the caller never got hold of it (a full disk must not leak a
+        file handle and a ``.part`` file per request)."""
+        begun = upload is None
         upload = upload or self.service.storage.begin()
-        self.service.storage.write(upload, data)
+        try:
+            self.service.storage.write(upload, data)
+        except BaseException:
+            if begun:
+                self.service.storage.discard(upload)
+            raise
         return upload
 
     def _write_and_accept(self, upload: PartialUpload | None, data: bytes, sender: str, idempotency_key: str,
                           kind: str | None) -> SendReceipt:
-        upload = self._write(upload, data)
+        """The last bytes, then acceptance; the upload is disposed of whatever happens."""
+        try:
+            upload = self._write(upload, data)
+        except BaseException:
+            if upload is not None:
+                self.service.storage.discard(upload)
+            raise
         try:
             self.service.storage.finish(upload)
         except BaseException:

@@ -20,8 +20,9 @@ from tests.support.axis_hub import EXAMPLES, GOVERNMENT, PROVINCE, Hub, document
 
 
 @contextmanager
-def raw_server(answer: bytes | None) -> Iterator[str]:
-    """Accepts connections, reads the request head, then sends ``answer`` (or nothing at all)."""
+def raw_server(answer: bytes | None, seen: list[bytes] | None = None) -> Iterator[str]:
+    """Accepts connections, reads the request head (kept in ``seen``), then sends ``answer`` (or
+    nothing at all)."""
     listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
@@ -34,7 +35,9 @@ def raw_server(answer: bytes | None) -> Iterator[str]:
             except TimeoutError:
                 continue
             conns.append(conn)
-            conn.recv(65536)
+            head = conn.recv(65536)
+            if seen is not None:
+                seen.append(head)
             if answer is not None:
                 conn.sendall(answer)
         for conn in conns:
@@ -129,6 +132,14 @@ def _http_answer(body: bytes, content_type: bytes = b"application/vnd.docsvc.axi
     # Not the ids asked for.
     ({"packages": [{"message_id": "b" * 32, "size": 1, "sha256": "0" * 64}]}, b"x", "not a package batch"),
     ({"nothing": []}, b"", "not a package batch"),
+    # A negative size would read nothing for ever; a size that is no number, a digest that is none.
+    ({"packages": [{"message_id": "a" * 32, "size": -1, "sha256": "0" * 64}]}, b"x", "impossible size"),
+    ({"packages": [{"message_id": "a" * 32, "size": "1", "sha256": "0" * 64}]}, b"x", "impossible size"),
+    ({"packages": [{"message_id": "a" * 32, "size": 1}]}, b"x", "impossible size"),
+    # Bytes after the last package: the framing is not what the manifest says.
+    ({"packages": [{"message_id": "a" * 32, "size": 1,
+                    "sha256": "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"}]}, b"xy",
+     "goes on after its last package"),
 ])
 def test_a_get_many_answer_that_breaks_its_framing_is_unavailable(tmp_path: Path, manifest: dict, tail: bytes,
                                                                   words: str):
@@ -139,6 +150,20 @@ def test_a_get_many_answer_that_breaks_its_framing_is_unavailable(tmp_path: Path
             _client(url).get_many(["a" * 32], tmp_path)
     assert info.value.code == "unavailable" and words in info.value.message
     assert list(tmp_path.iterdir()) == []  # no partial file left behind
+
+
+def test_get_many_asks_for_an_id_its_batch_route_does_not_take_alone_and_names_its_file_safely(tmp_path: Path):
+    # Another axis's ids may hold dots or slashes: the package is still fetched (never a not_found
+    # the hub did not say), and the file stays inside the directory.
+    body = b"<edXML/>"
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nX-Content-SHA256: "
+              + hashlib.sha256(body).hexdigest().encode() + b"\r\nContent-Length: 8\r\n\r\n" + body)
+    seen: list[bytes] = []
+    with raw_server(answer, seen) as url:
+        (path,) = _client(url).get_many(["vnpt.2026:../x"], tmp_path / "in")
+    assert seen[0].startswith(b"GET /v1/messages/vnpt.2026:../x/content ")
+    assert path.parent == tmp_path / "in" and path.read_bytes() == body
+    assert [p.name for p in (tmp_path / "in").iterdir()] == [path.name]
 
 
 def test_a_send_many_answer_with_the_wrong_number_of_outcomes_is_unavailable():
