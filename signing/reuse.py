@@ -154,6 +154,11 @@ def shared(certs) -> list:
     return [certificate(der_of(c)) if isinstance(c, x509.Certificate) else c for c in certs]
 
 
+#: Certificates read off a set's encoding at most: a real signature carries a chain of a few, while a
+#: hostile set of many tiny elements would make the slicing below quadratic in its length.
+_MAX_PLAIN_CERTIFICATES = 32
+
+
 def _plain_certificate_ders(certificate_set) -> list[bytes] | None:
     """The DER of each element of a CMS ``CertificateSet`` that holds nothing but plain X.509
     certificates (definite-length universal SEQUENCEs: the ``certificate`` choice), read off the
@@ -165,6 +170,8 @@ def _plain_certificate_ders(certificate_set) -> list[bytes] | None:
     ders, pos = [], 0
     try:
         while pos < len(raw):
+            if len(ders) >= _MAX_PLAIN_CERTIFICATES:
+                return None  # each step copies the rest of the set: past a real chain's length, pyHanko's way
             class_, method, tag, header, contents, trailer = parser.parse(raw[pos:])
             if (class_, method, tag) != (0, 1, 16) or trailer or header[1:2] == b"\x80":
                 return None

@@ -331,3 +331,20 @@ def test_fast_readers_are_the_ones_pyhanko_uses():
     assert list(first) == ["/Type", "/A B", "x"] and first[0] == second[0]
     assert first[0] is not second[0]  # names are never shared objects: each knows its own container
     assert (first[0].container_ref, second[0].container_ref) == ("one container", "another container")
+
+
+def test_a_certificate_set_of_many_tiny_elements_is_left_to_pyhanko_at_once():
+    # A hostile CMS can carry a certificate set of 200,000 empty SEQUENCEs (400 KB): read off the
+    # encoding one slice at a time that would take time quadratic in its length.
+    import time
+
+    from asn1crypto import cms
+
+    from signing import reuse
+
+    body = b"\x30\x00" * 200_000
+    length = len(body).to_bytes(3, "big")
+    certificate_set = cms.CertificateSet.load(b"\x31\x83" + length + body)
+    started = time.process_time()
+    assert reuse._plain_certificate_ders(certificate_set) is None
+    assert time.process_time() - started < 0.05
