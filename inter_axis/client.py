@@ -64,6 +64,7 @@ from inter_axis.transport import (
     UNAVAILABLE,
     Agency,
     DeliveryState,
+    PackageKind,
     PackageSource,
     ReceivedRef,
     SendReceipt,
@@ -158,16 +159,18 @@ class HubAxisTransport:
             response = self._request("POST", "/v1/messages", content=body, headers=headers, params=params)
         return _receipt(response.json())
 
-    def send_many(self, packages: Sequence[tuple[PackageSource, str]]) -> list[SendReceipt | TransportError]:
+    def send_many(self, packages: Sequence[tuple[PackageSource, str] | tuple[PackageSource, str, PackageKind]]
+                  ) -> list[SendReceipt | TransportError]:
         """``AxisTransport.send_many``: one ``POST /v1/messages/batch`` per ``max_batch_packages`` packages
         or ``max_batch_bytes`` bytes, in order (a package over the byte cap goes alone, as ``send``).
         A package that cannot be read, or is over ``max_package_bytes``, is refused here without
         being uploaded. A failed request raises: those of the batch sent before it were accepted."""
         outcomes: list[SendReceipt | TransportError | None] = [None] * len(packages)
         with ExitStack() as stack:
-            group: list[tuple[int, BinaryIO, int, int, str]] = []
+            group: list[tuple[int, BinaryIO, int, int, str, str | None]] = []
             group_bytes = 0
-            for index, (package, key) in enumerate(packages):
+            for index, (package, key, *kind) in enumerate(packages):
+                kind = kind[0] if kind else None
                 try:
                     fh, size = stack.enter_context(_sized_file(package))
                 except TransportError as exc:
@@ -185,30 +188,31 @@ class HubAxisTransport:
                     group, group_bytes = [], 0
                 if size > self.spec.max_batch_bytes:  # too big for any batch: alone, as send does it
                     fh.seek(start)
-                    outcomes[index] = self._send_alone(fh, key)
+                    outcomes[index] = self._send_alone(fh, key, kind)
                     continue
-                group.append((index, fh, start, size, key))
+                group.append((index, fh, start, size, key, kind))
                 group_bytes += size
             if group:
                 self._send_batch(group, outcomes)
         return outcomes
 
-    def _send_alone(self, fh: BinaryIO, key: str) -> SendReceipt | TransportError:
+    def _send_alone(self, fh: BinaryIO, key: str, kind: str | None) -> SendReceipt | TransportError:
         try:
-            return self._send(fh, key, expect_kind=None)
+            return self._send(fh, key, expect_kind=kind)
         except TransportError as exc:
             if exc.code in REQUEST_CODES:
                 raise
             return exc
 
-    def _send_batch(self, group: list[tuple[int, BinaryIO, int, int, str]],
+    def _send_batch(self, group: list[tuple[int, BinaryIO, int, int, str, str | None]],
                     outcomes: list[SendReceipt | TransportError | None]) -> None:
-        manifest = json.dumps({"packages": [{"idempotency_key": key, "size": size} for *_, size, key in group]},
-                              separators=(",", ":")).encode() + b"\n"
+        entries = [{"idempotency_key": key, "size": size, **({"kind": kind} if kind else {})}
+                   for *_, size, key, kind in group]
+        manifest = json.dumps({"packages": entries}, separators=(",", ":")).encode() + b"\n"
 
         def body() -> Iterator[bytes]:
             pieces, gathered = [manifest], len(manifest)
-            for _, fh, start, size, _ in group:
+            for _, fh, start, size, _, _ in group:
                 fh.seek(start)
                 left = size
                 while left:
@@ -225,7 +229,7 @@ class HubAxisTransport:
                 yield b"".join(pieces)
 
         headers = {"Content-Type": BATCH_MEDIA_TYPE,
-                   "Content-Length": str(len(manifest) + sum(size for *_, size, _ in group))}
+                   "Content-Length": str(len(manifest) + sum(size for *_, size, _, _ in group))}
         results = self._request("POST", "/v1/messages/batch", content=body(), headers=headers).json()["results"]
         if len(results) != len(group):
             raise TransportError(UNAVAILABLE, f"the hub answered {len(results)} outcomes for {len(group)} packages")

@@ -206,9 +206,12 @@ class AxisTransport(Protocol):
         """Every agency registered on the axis, by OrganId."""
         ...
 
-    def send_many(self, packages: Sequence[tuple[PackageSource, str]]) -> list[SendReceipt | TransportError]:
+    def send_many(self, packages: Sequence[tuple[PackageSource, str] | tuple[PackageSource, str, PackageKind]]
+                  ) -> list[SendReceipt | TransportError]:
         """``send`` for several (package, idempotency key) pairs, documents and statuses alike, at
-        the cost of one request (or a few, where the axis caps a batch's count or bytes).
+        the cost of one request (or a few, where the axis caps a batch's count or bytes). A third
+        element ``"status"`` makes that package's send an ``update_status`` (a document package is
+        then refused with ``invalid_package``); ``"document"`` refuses a status package.
 
         Returns one outcome per package, in order: its ``SendReceipt`` (``replayed=True`` for a
         retry under the same key and bytes), or the ``TransportError`` that ``send`` would have

@@ -102,9 +102,10 @@ class _EmulatedBatch(_Wrapped):
         items = list(items)
         self.calls.append(("send_many", len(items)))
         outcomes = []
-        for source, key in items:
+        for source, key, kind in items:
+            send = self.inner.update_status if kind == "status" else self.inner.send
             try:
-                outcomes.append(self.inner.send(source, idempotency_key=key))
+                outcomes.append(send(source, idempotency_key=key))
             except TransportError as exc:
                 if exc.retryable:
                     raise
@@ -352,9 +353,9 @@ class _FirstStatusUnavailable(_EmulatedBatch):
     def send_many(self, items):
         items = list(items)
         self.calls.append(("send_many", len(items)))
-        self.batches = [*getattr(self, "batches", []), [key for _source, key in items]]
+        self.batches = [*getattr(self, "batches", []), [key for _source, key, _kind in items]]
         return [TransportError(UNAVAILABLE, "try later") if key in self.refuse
-                else self.inner.send(source, idempotency_key=key) for source, key in items]
+                else self.inner.update_status(source, idempotency_key=key) for source, key, _kind in items]
 
 
 def test_statuses_of_several_exchanges_go_in_rounds_and_keep_their_order(agencies, hub, monkeypatch):

@@ -322,7 +322,9 @@ def _send_request(transport: AxisTransport, items: list[tuple[_Attempt, SignedPa
     try:
         if send_many is not None:
             try:
-                results = list(send_many([(signed.source(), item.key) for item, signed in items]))
+                # Statuses go as update_status would send them: the axis refuses a document among them.
+                results = list(send_many([(signed.source(), item.key, "status" if item.status else "document")
+                                          for item, signed in items]))
             except TransportError as exc:
                 if exc.retryable or len(items) == 1:
                     results = [exc] * len(items)

@@ -90,9 +90,12 @@ class BatchReceiver:
                                       "limit": service.max_batch_packages})
             keys = [entry["idempotency_key"] for entry in entries]
             sizes = [entry["size"] for entry in entries]
+            kinds = [entry.get("kind") for entry in entries]
             if not all(isinstance(k, str) for k in keys) or not all(
                     type(n) is int and n >= 0 for n in sizes):
                 raise TypeError("idempotency_key must be a string and size a whole number")
+            if not all(kind in (None, "document", "status") for kind in kinds):
+                raise TypeError("kind must be document or status")
         except (ValueError, KeyError, TypeError) as exc:
             raise TransportError(INVALID_PACKAGE, f"unreadable batch manifest: {exc}",
                                  {"reason": "batch_manifest"}) from exc
@@ -103,7 +106,7 @@ class BatchReceiver:
         if self.declared is not None and self.declared != len(raw) + 1 + self._total:
             raise _framing("the body's length is not that of the manifest and the sizes it declares")
         self.items = []
-        for key, size in zip(keys, sizes, strict=True):
+        for key, size, kind in zip(keys, sizes, kinds, strict=True):
             refused = None
             if not IDEMPOTENCY_KEY.match(key):
                 refused = TransportError(INVALID_PACKAGE, "Idempotency-Key must be 8-128 URL-safe characters",
@@ -111,7 +114,7 @@ class BatchReceiver:
             elif size > service.max_package_bytes:
                 refused = TransportError(TOO_LARGE, f"package of {size} bytes exceeds {service.max_package_bytes}",
                                          {"size": size, "limit": service.max_package_bytes})
-            self.items.append(Incoming(key, None, refused=refused))
+            self.items.append(Incoming(key, None, expect_kind=kind, refused=refused))
             self._begins.append(self._ends[-1] if self._ends else 0)
             self._ends.append(self._begins[-1] + size)
 

@@ -170,6 +170,24 @@ def test_statuses_travel_in_batches_and_a_recall_follows_its_document(hub: Hub, 
     assert answered.message_id in _inbox(hub, PROVINCE)
 
 
+def test_a_package_marked_status_in_a_batch_is_checked_as_update_status_checks_it(hub: Hub, tmp_path: Path):
+    # What update_status guarantees alone holds in a batch: a document sent as a status is refused,
+    # and so is a status sent as a document; the others of the batch go through.
+    province, government = _client(hub), _client(hub, GOVERNMENT)
+    doc_id = _doc_id()
+    document = _doc(tmp_path, "doc", document_id=doc_id)
+    province.send(document, idempotency_key=new_idempotency_key())
+    answer = status_package(tmp_path / "03.edxml", sender=GOVERNMENT, original_sender=PROVINCE, document_id=doc_id,
+                            code="03")
+    stray = _doc(tmp_path, "stray", sender=GOVERNMENT, recipients=(PROVINCE,), document_id=_doc_id(GOVERNMENT))
+    stored = hub.stored_packages()
+    as_status, as_document, good = government.send_many([
+        (stray, new_idempotency_key(), "status"), (answer, new_idempotency_key(), "document"),
+        (answer, new_idempotency_key(), "status")])
+    assert as_status.code == as_document.code == "invalid_package"
+    assert good.recipients == (PROVINCE,) and len(hub.stored_packages()) == len(stored) + 1
+
+
 def test_the_client_keeps_within_the_caps_in_order_and_sends_a_package_too_big_for_a_batch_alone(hub: Hub,
                                                                                               tmp_path: Path):
     province = _client(hub, max_batch_packages=3, max_batch_bytes=300_000)
